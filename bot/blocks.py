@@ -1,0 +1,306 @@
+"""Pure Block Kit builders: the invoice modal, the invoice message, notices.
+
+Every builder returns dicts made through `slack_sdk.models`, whose `to_dict()` enforces Block
+Kit's limits, and every piece of user text that lands in mrkdwn goes through `escape`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    DividerBlock,
+    ExternalDataSelectElement,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    OptionGroup,
+    PlainTextInputElement,
+    PlainTextObject,
+    RadioButtonsElement,
+    SectionBlock,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot import money
+
+MODAL_CALLBACK_ID = "invoice_modal"
+ADD_LINE_ACTION = "add_line"
+CUSTOMER_SEARCH_ACTION = "customer_search"
+PRICE_SEARCH_ACTION = "price_search"
+MAX_BLOCKS_IN_VIEW = 100
+FIXED_MODAL_BLOCKS = 10  # everything but the lines: customer fields, currency, due, memo, delivery, total, buttons
+BLOCKS_PER_LINE = 5  # divider + description, quantity, unit amount, catalog price
+MAX_MODAL_LINES = (MAX_BLOCKS_IN_VIEW - FIXED_MODAL_BLOCKS) // BLOCKS_PER_LINE
+COMMON_CURRENCIES = ("usd", "eur", "gbp", "cad", "aud", "jpy", "chf", "sek", "nok", "dkk", "inr", "sgd", "nzd",
+                     "mxn", "brl", "kwd")
+
+STATUS_BADGES = {
+    "draft": ":memo: Draft",
+    "open": ":envelope_with_arrow: Open",
+    "paid": ":white_check_mark: Paid",
+    "void": ":no_entry_sign: Void",
+    "uncollectible": ":warning: Uncollectible",
+    "deleted": ":wastebasket: Deleted",
+}
+
+
+def escape(text: str | None) -> str:
+    """Make user text inert in mrkdwn: no mentions, no links, no `<!channel>`."""
+    return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def plain(text: str, limit: int = 150) -> PlainTextObject:
+    return PlainTextObject(text=truncate(text, limit), emoji=True)
+
+
+# --- the modal --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModalState:
+    """Everything the modal shows: defaults, what was typed, how many lines."""
+
+    channel_id: str
+    default_currency: str
+    default_days: int
+    line_count: int = 1
+    values: dict[str, Any] | None = None
+    total_text: str | None = None
+    customer_label: str | None = None
+    price_labels: dict[str, str] | None = None
+
+    def metadata(self) -> str:
+        return json.dumps({"channel_id": self.channel_id, "lines": self.line_count})
+
+
+def currency_select(selected: str) -> StaticSelectElement:
+    common = [c for c in COMMON_CURRENCIES if money.is_supported(c)]
+    others = [c for c in money.SUPPORTED_CURRENCIES if c not in common]
+    groups = [OptionGroup(label="Common", options=[_currency_option(c) for c in common])]
+    for start in range(0, len(others), 100):
+        chunk = others[start : start + 100]
+        groups.append(OptionGroup(label=f"{chunk[0].upper()}–{chunk[-1].upper()}",
+                                  options=[_currency_option(c) for c in chunk]))
+    return StaticSelectElement(
+        action_id="currency",
+        option_groups=groups,
+        initial_option=_currency_option(selected),
+    )
+
+
+def _currency_option(code: str) -> Option:
+    return Option(value=code, text=plain(truncate(money.currency_label(code), 75), 75))
+
+
+def _text_input(block_id: str, label: str, *, optional: bool, initial: str | None = None, placeholder: str = "",
+                multiline: bool = False, max_length: int | None = None, hint: str | None = None) -> InputBlock:
+    element = PlainTextInputElement(
+        action_id=block_id,
+        placeholder=plain(placeholder) if placeholder else None,
+        initial_value=initial or None,
+        multiline=multiline or None,
+        max_length=max_length,
+    )
+    return InputBlock(block_id=block_id, label=plain(label), element=element, optional=optional,
+                      hint=plain(hint) if hint else None)
+
+
+def invoice_modal(state: ModalState) -> dict[str, Any]:
+    values = state.values or {}
+    currency = values.get("currency") or state.default_currency
+    blocks: list[Block] = [
+        InputBlock(
+            block_id="customer",
+            label=plain("Existing customer"),
+            optional=True,
+            element=ExternalDataSelectElement(
+                action_id=CUSTOMER_SEARCH_ACTION,
+                placeholder=plain("Type a name or email"),
+                min_query_length=0,
+                initial_option=(Option(value=values["customer"], text=plain(state.customer_label or values["customer"], 75))
+                                if values.get("customer") else None),
+            ),
+            hint=plain("Or leave empty and give a new customer's name and email below"),
+        ),
+        _text_input("customer_name", "New customer: name", optional=True, initial=values.get("customer_name"),
+                    max_length=200),
+        _text_input("customer_email", "New customer: email", optional=True, initial=values.get("customer_email"),
+                    placeholder="jenny@example.com", max_length=254),
+        InputBlock(block_id="currency", label=plain("Currency"), element=currency_select(currency)),
+    ]
+    for number in range(1, state.line_count + 1):
+        blocks.extend(_line_blocks(number, values, state.price_labels or {}))
+    if state.line_count < MAX_MODAL_LINES:
+        blocks.append(ActionsBlock(block_id="line_actions", elements=[
+            ButtonElement(text=plain("Add line"), action_id=ADD_LINE_ACTION, value=str(state.line_count + 1))
+        ]))
+    if state.total_text:
+        blocks.append(ContextBlock(block_id="running_total",
+                                   elements=[MarkdownTextObject(text=f"*Total so far:* {escape(state.total_text)}")]))
+    blocks.extend([
+        _text_input("days_until_due", "Days until due", optional=False,
+                    initial=str(values.get("days_until_due") or state.default_days), max_length=3),
+        _text_input("memo", "Memo (shown on the invoice)", optional=True, initial=values.get("memo"),
+                    multiline=True, max_length=500),
+        InputBlock(block_id="delivery", label=plain("Delivery"), element=RadioButtonsElement(
+            action_id="delivery",
+            options=[Option(value="send", text=plain("Send now")), Option(value="draft", text=plain("Save as draft"))],
+            initial_option=Option(value="draft", text=plain("Save as draft")) if values.get("delivery") == "draft"
+            else Option(value="send", text=plain("Send now")),
+        )),
+    ])
+    view = View(
+        type="modal",
+        callback_id=MODAL_CALLBACK_ID,
+        title=plain("New invoice", 24),
+        submit=plain("Create invoice", 24),
+        close=plain("Cancel", 24),
+        private_metadata=state.metadata(),
+        blocks=blocks,
+    )
+    return view.to_dict()
+
+
+def _line_blocks(number: int, values: dict[str, Any], price_labels: dict[str, str]) -> list[Block]:
+    prefix = f"line_{number}_"
+    price_id = values.get(prefix + "price")
+    return [
+        DividerBlock(block_id=f"{prefix}divider"),
+        _text_input(prefix + "description", f"Line {number}: description", optional=number > 1,
+                    initial=values.get(prefix + "description"), max_length=250),
+        _text_input(prefix + "quantity", f"Line {number}: quantity", optional=True,
+                    initial=values.get(prefix + "quantity") or "1", max_length=7),
+        _text_input(prefix + "unit_amount", f"Line {number}: unit amount", optional=True,
+                    initial=values.get(prefix + "unit_amount"), placeholder="10.00",
+                    hint="In major units, as you would write it: 10.00 USD, 1000 JPY, 1.250 KWD"),
+        InputBlock(
+            block_id=prefix + "price",
+            label=plain(f"Line {number}: or a catalog price"),
+            optional=True,
+            element=ExternalDataSelectElement(
+                action_id=PRICE_SEARCH_ACTION,
+                placeholder=plain("Search the catalog"),
+                min_query_length=0,
+                initial_option=Option(value=price_id, text=plain(price_labels.get(price_id, price_id), 75))
+                if price_id else None,
+            ),
+        ),
+    ]
+
+
+def status_view(title: str, text: str) -> dict[str, Any]:
+    """A modal with a single message, for "Creating invoice..." and its outcome."""
+    return View(type="modal", title=plain(title, 24), close=plain("Close", 24),
+                blocks=[SectionBlock(text=MarkdownTextObject(text=truncate(text, 3000)))]).to_dict()
+
+
+# --- the invoice message ----------------------------------------------------------------------
+def format_due(due_date: int | None) -> str:
+    if not due_date:
+        return "not set"
+    return datetime.fromtimestamp(due_date, tz=UTC).strftime("%b %-d, %Y")
+
+
+def due_mrkdwn(due_date: int | None) -> str:
+    """A due date Slack renders in each viewer's own time zone, with a UTC fallback."""
+    if not due_date:
+        return "not set"
+    return f"<!date^{int(due_date)}^{{date_short_pretty}}|{format_due(due_date)}>"
+
+
+def invoice_title(invoice: dict[str, Any]) -> str:
+    return f"Invoice {invoice.get('number') or 'draft'}"
+
+
+def invoice_message(invoice: dict[str, Any], lines: Iterable[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """The one message per invoice: (fallback text, blocks)."""
+    currency = invoice["currency"]
+    status = invoice["status"]
+    total = money.format_amount(invoice.get("total") or 0, currency)
+    customer = escape(invoice.get("customer_name") or invoice.get("customer_email") or "a customer")
+    email = escape(invoice.get("customer_email") or "")
+    fields = [
+        MarkdownTextObject(text=f"*Customer*\n{customer}" + (f"\n{email}" if email and email != customer else "")),
+        MarkdownTextObject(text=f"*Total*\n{escape(total)}"),
+        MarkdownTextObject(text=f"*Status*\n{STATUS_BADGES.get(status, escape(status))}"),
+        MarkdownTextObject(text=f"*Due*\n{due_mrkdwn(invoice.get('due_date'))}"),
+    ]
+    if invoice.get("amount_paid"):
+        fields.append(MarkdownTextObject(
+            text=f"*Paid*\n{escape(money.format_amount(invoice['amount_paid'], currency))}"))
+    if status == "open" and invoice.get("amount_remaining") not in (None, invoice.get("total")):
+        fields.append(MarkdownTextObject(
+            text=f"*Remaining*\n{escape(money.format_amount(invoice['amount_remaining'], currency))}"))
+    blocks: list[Block] = [
+        HeaderBlock(block_id="title", text=plain(f"{invoice_title(invoice)} · {total}", 150)),
+        SectionBlock(block_id="summary", fields=fields),
+    ]
+    summary = lines_summary(list(lines), currency)
+    if summary:
+        blocks.append(ContextBlock(block_id="lines", elements=[MarkdownTextObject(text=summary)]))
+    buttons = invoice_buttons(invoice)
+    if buttons:
+        blocks.append(ActionsBlock(block_id="invoice_actions", elements=buttons))
+    text = f"{invoice_title(invoice)} for {customer}: {escape(total)}, {status}"
+    return text, [block.to_dict() for block in blocks]
+
+
+def lines_summary(lines: list[dict[str, Any]], currency: str, shown: int = 5) -> str:
+    parts = []
+    for line in lines[:shown]:
+        description = escape(truncate(line.get("description") or "item", 80))
+        quantity = line.get("quantity") or 1
+        amount = money.format_amount(line.get("amount") or 0, currency)
+        parts.append(f"{quantity} × {description}: {escape(amount)}")
+    if len(lines) > shown:
+        parts.append(f"and {len(lines) - shown} more")
+    return truncate("\n".join(parts), 3000)
+
+
+def invoice_buttons(invoice: dict[str, Any]) -> list[ButtonElement]:
+    status = invoice["status"]
+    invoice_id = invoice["stripe_id"]
+    buttons: list[ButtonElement] = []
+    if invoice.get("hosted_url"):
+        buttons.append(ButtonElement(text=plain("Open invoice"), action_id="invoice_open", url=invoice["hosted_url"],
+                                     value=invoice_id))
+    if status == "draft":
+        buttons.append(ButtonElement(text=plain("Send"), action_id="invoice_send", value=invoice_id, style="primary"))
+    if status == "open":
+        buttons.append(ButtonElement(text=plain("Send reminder"), action_id="invoice_remind", value=invoice_id))
+        buttons.append(ButtonElement(
+            text=plain("Void"), action_id="invoice_void", value=invoice_id, style="danger",
+            confirm=ConfirmObject(title=plain("Void this invoice?", 100),
+                                  text=plain(f"{invoice_title(invoice)} can no longer be paid after this.", 300),
+                                  confirm=plain("Void", 30), deny=plain("Keep it", 30), style="danger"),
+        ))
+        buttons.append(ButtonElement(
+            text=plain("Mark uncollectible"), action_id="invoice_uncollectible", value=invoice_id,
+            confirm=ConfirmObject(title=plain("Mark uncollectible?", 100),
+                                  text=plain(f"{invoice_title(invoice)} will be written off as bad debt. "
+                                             "It can still be paid or voided later.", 300),
+                                  confirm=plain("Mark uncollectible", 30), deny=plain("Cancel", 30)),
+        ))
+    return buttons
+
+
+def notice(text: str, *, context: str | None = None) -> list[dict[str, Any]]:
+    """A short message in mrkdwn; callers escape any user text they put in."""
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=truncate(text, 3000)))]
+    if context:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(context, 3000))]))
+    return [block.to_dict() for block in blocks]

@@ -1,0 +1,132 @@
+"""Everything the bot says in Slack goes out through here.
+
+`slack_sdk`'s retry handlers wait out a 429's `Retry-After` and retry 5xx and connection
+errors; what still fails surfaces as `SlackFailure` so the job that asked can retry later
+(the durable queue keeps it) or report it. Errors that retrying cannot fix (`not_in_channel`,
+`channel_not_found`, ...) are told apart so the caller can pick another way to reach people.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.webhook import WebhookClient
+
+logger = logging.getLogger(__name__)
+
+CANNOT_POST_THERE = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action", "cannot_dm_bot"}
+GONE = {"message_not_found", "cant_update_message", "not_found", "expired_trigger_id", "view_not_found"}
+
+
+class SlackFailure(Exception):
+    def __init__(self, error: str, *, retryable: bool, retry_after: float | None = None) -> None:
+        super().__init__(error)
+        self.error = error
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+def build_web_client(token: str, base_url: str, *, retries: int = 2, timeout: int = 10) -> WebClient:
+    client = WebClient(token=token, base_url=base_url, timeout=timeout)
+    client.retry_handlers.extend([
+        RateLimitErrorRetryHandler(max_retry_count=retries),
+        ServerErrorRetryHandler(max_retry_count=retries),
+    ])
+    # WebClient already carries a ConnectionErrorRetryHandler with one retry; allow a few more.
+    client.retry_handlers[:] = [h for h in client.retry_handlers if not isinstance(h, ConnectionErrorRetryHandler)]
+    client.retry_handlers.append(ConnectionErrorRetryHandler(max_retry_count=retries))
+    return client
+
+
+class SlackOut:
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+
+    def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self.client.api_call(method, json=_drop_none(kwargs))
+            return dict(response.data) if isinstance(response.data, dict) else {}
+        except SlackApiError as error:
+            raise _failure_from(error) from None
+        except OSError as error:
+            raise SlackFailure(f"network: {error}", retryable=True) from None
+
+    def post(self, channel: str, text: str, blocks: list[dict[str, Any]] | None = None, *,
+             thread_ts: str | None = None, unfurl: bool = False) -> str:
+        data = self._call("chat.postMessage", channel=channel, text=text, blocks=blocks, thread_ts=thread_ts,
+                          unfurl_links=unfurl, unfurl_media=unfurl)
+        return str(data["ts"])
+
+    def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        self._call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
+
+    def ephemeral(self, channel: str, user: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        self._call("chat.postEphemeral", channel=channel, user=user, text=text, blocks=blocks)
+
+    def open_dm(self, user: str) -> str:
+        return str(self._call("conversations.open", users=user)["channel"]["id"])
+
+    def dm(self, user: str, text: str, blocks: list[dict[str, Any]] | None = None) -> str:
+        return self.post(self.open_dm(user), text, blocks)
+
+    def tell_user(self, channel: str | None, user: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        """An ephemeral note in the channel, or a DM when the bot cannot speak there."""
+        if channel:
+            try:
+                self.ephemeral(channel, user, text, blocks)
+                return
+            except SlackFailure as failure:
+                if failure.retryable:
+                    raise
+                logger.info("ephemeral to %s in %s failed (%s); sending a DM", user, channel, failure.error)
+        self.dm(user, text, blocks)
+
+    def update_view(self, view_id: str, view: dict[str, Any]) -> bool:
+        """Replace a modal the rep may already have closed; a closed one is not an error."""
+        try:
+            self._call("views.update", view_id=view_id, view=view)
+            return True
+        except SlackFailure as failure:
+            if failure.error in GONE:
+                return False
+            raise
+
+    def permalink(self, channel: str, ts: str) -> str | None:
+        try:
+            return str(self._call("chat.getPermalink", channel=channel, message_ts=ts).get("permalink") or "") or None
+        except SlackFailure:
+            logger.warning("no permalink for %s/%s", channel, ts)
+            return None
+
+    def respond(self, response_url: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        """Answer a slash command through its response_url (works where the bot is not a member)."""
+        response = WebhookClient(response_url, timeout=10).send(
+            text=text, blocks=blocks, response_type="ephemeral", replace_original=False
+        )
+        if response.status_code >= 500 or response.status_code == 429:
+            raise SlackFailure(f"response_url answered {response.status_code}", retryable=True)
+        if response.status_code >= 400:
+            raise SlackFailure(f"response_url answered {response.status_code}", retryable=False)
+
+
+def _drop_none(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in kwargs.items() if value is not None}
+
+
+def _failure_from(error: SlackApiError) -> SlackFailure:
+    status = error.response.status_code
+    code = str(error.response.get("error") or f"http_{status}")
+    if status == 429:
+        retry_after = float(error.response.headers.get("Retry-After", error.response.headers.get("retry-after", 1)))
+        return SlackFailure("ratelimited", retryable=True, retry_after=retry_after)
+    if status >= 500 or code in {"internal_error", "fatal_error", "service_unavailable", "request_timeout"}:
+        return SlackFailure(code, retryable=True)
+    return SlackFailure(code, retryable=False)

@@ -1,0 +1,462 @@
+"""The store: every SQL statement of the bot lives here.
+
+`Store` is the interface the rest of the bot sees; `SqliteStore` implements it over
+sqlite-utils (WAL mode, one connection whose writes are serialized by a lock, schema by
+sqlite-utils' `Migrations`). A PostgreSQL store for multi-instance deployments would
+implement the same protocol and be chosen by `DATABASE_URL` in `open_store`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+# Invoice statuses only move forward. Stripe lets an uncollectible invoice still be paid or voided.
+STATUS_RANK = {"draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3, "deleted": 3}
+
+migrations = Migrations("invoicebot")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db["customers"].create(
+        {"stripe_id": str, "email": str, "name": str, "created_at": float, "updated_at": float},
+        pk="stripe_id",
+    )
+    db["customers"].create_index(["email"])
+    db["prices"].create(
+        {
+            "stripe_id": str,
+            "product_id": str,
+            "product_name": str,
+            "unit_amount": int,
+            "currency": str,
+            "active": int,
+            "updated_at": float,
+        },
+        pk="stripe_id",
+    )
+    db["invoices"].create(
+        {
+            "stripe_id": str,
+            "number": str,
+            "status": str,
+            "currency": str,
+            "total": int,
+            "amount_paid": int,
+            "amount_remaining": int,
+            "due_date": int,
+            "hosted_url": str,
+            "customer_id": str,
+            "customer_name": str,
+            "customer_email": str,
+            "lines_json": str,
+            "channel_id": str,
+            "message_ts": str,
+            "rep_user_id": str,
+            "team_id": str,
+            "view_id": str,
+            "state_at": int,
+            "last_reminded_at": float,
+            "created_at": float,
+            "updated_at": float,
+        },
+        pk="stripe_id",
+        not_null={"status", "currency"},
+        defaults={"total": 0, "amount_paid": 0, "amount_remaining": 0, "state_at": 0},
+    )
+    db["invoices"].create_index(["number"])
+    db["invoices"].create_index(["status", "created_at"])
+    db["invoices"].create_index(["rep_user_id", "created_at"])
+    db["invoices"].create_index(["view_id"], unique=True)
+    db["stripe_events"].create(
+        {
+            "id": str,
+            "type": str,
+            "created": int,
+            "object_id": str,
+            "payload": str,
+            "received_at": float,
+            "processed_at": float,
+        },
+        pk="id",
+    )
+    db["jobs"].create(
+        {
+            "id": int,
+            "kind": str,
+            "key": str,
+            "payload": str,
+            "status": str,
+            "attempts": int,
+            "run_after": float,
+            "lease_until": float,
+            "last_error": str,
+            "created_at": float,
+            "updated_at": float,
+        },
+        pk="id",
+        not_null={"kind", "key", "status"},
+        defaults={"attempts": 0, "run_after": 0.0, "lease_until": 0.0},
+    )
+    db["jobs"].create_index(["key"], unique=True)
+    db["jobs"].create_index(["status", "run_after"])
+    db["audit"].create(
+        {
+            "id": int,
+            "at": float,
+            "actor": str,
+            "action": str,
+            "invoice_id": str,
+            "stripe_ids": str,
+            "detail": str,
+        },
+        pk="id",
+    )
+    db["audit"].create_index(["invoice_id", "at"])
+    db["routes"].create({"kind": str, "key": str, "channel_id": str, "set_by": str, "at": float}, pk=("kind", "key"))
+
+
+@dataclass(frozen=True)
+class StateChange:
+    applied: bool
+    previous_status: str | None
+    status: str
+
+    @property
+    def status_changed(self) -> bool:
+        return self.applied and self.previous_status != self.status
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    kind: str
+    key: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+class Store(Protocol):
+    """What the bot needs from a database; one implementation per engine."""
+
+    def ping(self) -> bool: ...
+    def close(self) -> None: ...
+    # customers and catalog
+    def find_customer_by_email(self, email: str) -> dict[str, Any] | None: ...
+    def get_customer(self, stripe_id: str) -> dict[str, Any] | None: ...
+    def save_customer(self, stripe_id: str, email: str, name: str) -> None: ...
+    def search_customers(self, text: str, limit: int = 20) -> list[dict[str, Any]]: ...
+    def save_price(self, price: dict[str, Any]) -> None: ...
+    def get_price(self, stripe_id: str) -> dict[str, Any] | None: ...
+    def search_prices(self, text: str, limit: int = 20) -> list[dict[str, Any]]: ...
+    # invoices
+    def get_invoice(self, stripe_id: str) -> dict[str, Any] | None: ...
+    def get_invoice_by_view(self, view_id: str) -> dict[str, Any] | None: ...
+    def find_invoice(self, number_or_id: str) -> dict[str, Any] | None: ...
+    def save_invoice(self, fields: dict[str, Any]) -> None: ...
+    def apply_invoice_state(self, stripe_id: str, fields: dict[str, Any], at: int) -> StateChange: ...
+    def set_invoice_message(self, stripe_id: str, channel_id: str, message_ts: str) -> None: ...
+    def list_invoices(
+        self, status: str | None = None, text: str | None = None, limit: int = 20, offset: int = 0
+    ) -> list[dict[str, Any]]: ...
+    # events and jobs
+    def record_event(self, event: dict[str, Any], raw: str, job_kind: str) -> bool: ...
+    def mark_event_processed(self, event_id: str) -> None: ...
+    def enqueue(self, kind: str, key: str, payload: dict[str, Any], delay: float = 0.0) -> bool: ...
+    def claim_job(self, kinds: tuple[str, ...] | None = None, lease_seconds: float = 60.0) -> Job | None: ...
+    def complete_job(self, job_id: int) -> None: ...
+    def retry_job(self, job_id: int, delay: float, error: str) -> None: ...
+    def fail_job(self, job_id: int, error: str) -> None: ...
+    def release_running_jobs(self) -> int: ...
+    def job_counts(self) -> dict[str, int]: ...
+    # audit and routing
+    def audit(
+        self, actor: str, action: str, invoice_id: str | None, stripe_ids: dict[str, Any], detail: dict[str, Any]
+    ) -> None: ...
+    def audit_for(self, invoice_id: str) -> list[dict[str, Any]]: ...
+    def set_route(self, kind: str, key: str, channel_id: str, set_by: str) -> None: ...
+    def route_for(self, kind: str, key: str) -> str | None: ...
+
+
+class SqliteStore:
+    def __init__(self, path: str) -> None:
+        # One connection for every thread; the lock serializes use, and the busy timeout lets a
+        # second process holding the file (a backup, a migration) delay us instead of failing us.
+        connection = sqlite3.connect(path, check_same_thread=False, timeout=30.0)
+        self.db = Database(connection)
+        self._lock = threading.RLock()
+        if path != ":memory:":
+            self.db.enable_wal()
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        migrations.apply(self.db)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Database]:
+        with self._lock, self.db.atomic():
+            yield self.db
+
+    def _rows(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.db.query(sql, params))
+
+    def _one(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> dict[str, Any] | None:
+        rows = self._rows(sql + " LIMIT 1", params)
+        return rows[0] if rows else None
+
+    def ping(self) -> bool:
+        try:
+            return self._one("SELECT 1 AS ok") == {"ok": 1}
+        except sqlite3.Error:
+            return False
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    # --- customers and catalog ---------------------------------------------------------------
+    def find_customer_by_email(self, email: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM customers WHERE email = ? ORDER BY created_at", [email.strip().lower()])
+
+    def get_customer(self, stripe_id: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM customers WHERE stripe_id = ?", [stripe_id])
+
+    def save_customer(self, stripe_id: str, email: str, name: str) -> None:
+        now = time.time()
+        with self._transaction() as db:
+            existing = db["customers"].count_where("stripe_id = ?", [stripe_id])
+            row = {"stripe_id": stripe_id, "email": (email or "").strip().lower(), "name": name or "", "updated_at": now}
+            if existing:
+                db["customers"].update(stripe_id, row)
+            else:
+                db["customers"].insert({**row, "created_at": now})
+
+    def search_customers(self, text: str, limit: int = 20) -> list[dict[str, Any]]:
+        pattern = f"%{_escape_like(text.strip().lower())}%"
+        return self._rows(
+            "SELECT * FROM customers WHERE lower(name) LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\' "
+            "ORDER BY updated_at DESC LIMIT ?",
+            [pattern, pattern, limit],
+        )
+
+    def save_price(self, price: dict[str, Any]) -> None:
+        with self._transaction() as db:
+            db["prices"].upsert({**price, "updated_at": time.time()}, pk="stripe_id")
+
+    def get_price(self, stripe_id: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM prices WHERE stripe_id = ?", [stripe_id])
+
+    def search_prices(self, text: str, limit: int = 20) -> list[dict[str, Any]]:
+        pattern = f"%{_escape_like(text.strip().lower())}%"
+        return self._rows(
+            "SELECT * FROM prices WHERE active = 1 AND (lower(product_name) LIKE ? ESCAPE '\\' OR stripe_id LIKE ?"
+            " ESCAPE '\\') ORDER BY product_name LIMIT ?",
+            [pattern, pattern, limit],
+        )
+
+    # --- invoices ----------------------------------------------------------------------------
+    def get_invoice(self, stripe_id: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM invoices WHERE stripe_id = ?", [stripe_id])
+
+    def get_invoice_by_view(self, view_id: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM invoices WHERE view_id = ?", [view_id])
+
+    def find_invoice(self, number_or_id: str) -> dict[str, Any] | None:
+        return self._one(
+            "SELECT * FROM invoices WHERE stripe_id = ? OR upper(number) = upper(?)", [number_or_id, number_or_id]
+        )
+
+    def save_invoice(self, fields: dict[str, Any]) -> None:
+        """Insert or update an invoice row with what the bot itself learnt (not event driven)."""
+        now = time.time()
+        with self._transaction() as db:
+            if db["invoices"].count_where("stripe_id = ?", [fields["stripe_id"]]):
+                db["invoices"].update(fields["stripe_id"], {**fields, "updated_at": now})
+            else:
+                db["invoices"].insert({**fields, "created_at": now, "updated_at": now})
+
+    def apply_invoice_state(self, stripe_id: str, fields: dict[str, Any], at: int) -> StateChange:
+        """Apply a Stripe snapshot taken at `at` unless the row already knows a later state.
+
+        Status only moves forward (draft < open < uncollectible < paid | void); within one status
+        the newest snapshot wins, so a late `invoice.finalized` never turns a paid invoice back to
+        open. Unknown invoices are created, so later events and commands can find them.
+        """
+        now = time.time()
+        with self._transaction() as db:
+            current = next(db.query("SELECT status, state_at FROM invoices WHERE stripe_id = ?", [stripe_id]), None)
+            if current is None:
+                db["invoices"].insert({"currency": "usd", **fields, "stripe_id": stripe_id, "state_at": at,
+                                       "created_at": now, "updated_at": now})
+                return StateChange(applied=True, previous_status=None, status=fields.get("status", "draft"))
+            status = fields.get("status", current["status"])
+            new_rank = STATUS_RANK.get(status, 0)
+            old_rank = STATUS_RANK.get(current["status"], 0)
+            stale = new_rank < old_rank or (new_rank == old_rank and at < (current["state_at"] or 0))
+            if stale or (new_rank == old_rank and status != current["status"]):
+                return StateChange(applied=False, previous_status=current["status"], status=current["status"])
+            db["invoices"].update(stripe_id, {**fields, "state_at": at, "updated_at": now})
+            return StateChange(applied=True, previous_status=current["status"], status=status)
+
+    def set_invoice_message(self, stripe_id: str, channel_id: str, message_ts: str) -> None:
+        with self._transaction() as db:
+            db["invoices"].update(stripe_id, {"channel_id": channel_id, "message_ts": message_ts})
+
+    def list_invoices(
+        self, status: str | None = None, text: str | None = None, limit: int = 20, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        where, params = ["1 = 1"], []
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if text:
+            pattern = f"%{_escape_like(text.strip().lower())}%"
+            where.append("(lower(customer_name) LIKE ? ESCAPE '\\' OR lower(customer_email) LIKE ? ESCAPE '\\')")
+            params += [pattern, pattern]
+        return self._rows(
+            f"SELECT * FROM invoices WHERE {' AND '.join(where)} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+
+    # --- Stripe events and the work queue -----------------------------------------------------
+    def record_event(self, event: dict[str, Any], raw: str, job_kind: str) -> bool:
+        """Store a webhook event once and queue its processing, in one transaction."""
+        now = time.time()
+        data_object = (event.get("data") or {}).get("object") or {}
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO stripe_events (id, type, created, object_id, payload, received_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [event["id"], event.get("type", ""), int(event.get("created") or 0), data_object.get("id"), raw, now],
+            )
+            if cursor.rowcount == 0:
+                return False
+            db.execute(
+                "INSERT OR IGNORE INTO jobs (kind, key, payload, status, attempts, run_after, lease_until, "
+                "created_at, updated_at) VALUES (?, ?, ?, 'pending', 0, 0, 0, ?, ?)",
+                [job_kind, f"event:{event['id']}", json.dumps({"event_id": event["id"]}), now, now],
+            )
+            return True
+
+    def get_event(self, event_id: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM stripe_events WHERE id = ?", [event_id])
+
+    def mark_event_processed(self, event_id: str) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE stripe_events SET processed_at = ? WHERE id = ?", [time.time(), event_id])
+
+    def enqueue(self, kind: str, key: str, payload: dict[str, Any], delay: float = 0.0) -> bool:
+        """Queue a job once per key; a second enqueue with the same key is a no-op."""
+        now = time.time()
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO jobs (kind, key, payload, status, attempts, run_after, lease_until, "
+                "created_at, updated_at) VALUES (?, ?, ?, 'pending', 0, ?, 0, ?, ?)",
+                [kind, key, json.dumps(payload), now + delay, now, now],
+            )
+            return cursor.rowcount == 1
+
+    def claim_job(self, kinds: tuple[str, ...] | None = None, lease_seconds: float = 60.0) -> Job | None:
+        now = time.time()
+        kind_filter = ""
+        params: list[Any] = [now, now]
+        if kinds:
+            kind_filter = f" AND kind IN ({', '.join('?' for _ in kinds)})"
+            params += list(kinds)
+        with self._transaction() as db:
+            row = next(
+                db.query(
+                    "SELECT * FROM jobs WHERE ((status = 'pending' AND run_after <= ?) OR "
+                    f"(status = 'running' AND lease_until < ?)){kind_filter} ORDER BY run_after, id LIMIT 1",
+                    params,
+                ),
+                None,
+            )
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_until = ?, updated_at = ? "
+                "WHERE id = ?",
+                [now + lease_seconds, now, row["id"]],
+            )
+        return Job(row["id"], row["kind"], row["key"], json.loads(row["payload"]), row["attempts"] + 1)
+
+    def complete_job(self, job_id: int) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE jobs SET status = 'done', updated_at = ? WHERE id = ?", [time.time(), job_id])
+
+    def retry_job(self, job_id: int, delay: float, error: str) -> None:
+        now = time.time()
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE jobs SET status = 'pending', run_after = ?, last_error = ?, updated_at = ? WHERE id = ?",
+                [now + delay, error[:2000], now, job_id],
+            )
+
+    def fail_job(self, job_id: int, error: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE jobs SET status = 'failed', last_error = ?, updated_at = ? WHERE id = ?",
+                [error[:2000], time.time(), job_id],
+            )
+
+    def release_running_jobs(self) -> int:
+        """At start-up nothing of ours is running: jobs left 'running' by a crash run again."""
+        with self._transaction() as db:
+            cursor = db.execute("UPDATE jobs SET status = 'pending', lease_until = 0 WHERE status = 'running'")
+            return cursor.rowcount
+
+    def job_counts(self) -> dict[str, int]:
+        return {row["status"]: row["n"] for row in self._rows("SELECT status, count(*) AS n FROM jobs GROUP BY status")}
+
+    def get_job(self, key: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM jobs WHERE key = ?", [key])
+
+    # --- audit and routing --------------------------------------------------------------------
+    def audit(
+        self, actor: str, action: str, invoice_id: str | None, stripe_ids: dict[str, Any], detail: dict[str, Any]
+    ) -> None:
+        with self._transaction() as db:
+            db["audit"].insert(
+                {
+                    "at": time.time(),
+                    "actor": actor,
+                    "action": action,
+                    "invoice_id": invoice_id,
+                    "stripe_ids": json.dumps(stripe_ids),
+                    "detail": json.dumps(detail),
+                }
+            )
+
+    def audit_for(self, invoice_id: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM audit WHERE invoice_id = ? ORDER BY at, id", [invoice_id])
+
+    def set_route(self, kind: str, key: str, channel_id: str, set_by: str) -> None:
+        with self._transaction() as db:
+            db["routes"].upsert(
+                {"kind": kind, "key": key, "channel_id": channel_id, "set_by": set_by, "at": time.time()},
+                pk=("kind", "key"),
+            )
+
+    def route_for(self, kind: str, key: str) -> str | None:
+        row = self._one("SELECT channel_id FROM routes WHERE kind = ? AND key = ?", [kind, key])
+        return row["channel_id"] if row else None
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def open_store(database_url: str) -> SqliteStore:
+    if database_url.startswith("sqlite:///"):
+        return SqliteStore(database_url.removeprefix("sqlite:///"))
+    raise ValueError(f"unsupported DATABASE_URL scheme: {database_url.split(':', 1)[0]}")

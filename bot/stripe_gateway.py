@@ -1,0 +1,211 @@
+"""The only module that talks to Stripe.
+
+Wraps `stripe.StripeClient` (`client.v1.*`), passes the caller's idempotency key on every
+write, returns plain dicts, and turns Stripe's exceptions into `StripeFailure` with a message a
+sales rep can read and whether trying again later can help.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import stripe
+
+logger = logging.getLogger(__name__)
+
+# Bulk line additions go out in batches of this size: large enough that a 250-line invoice
+# takes a handful of calls, small enough to stay well inside Stripe's request limits.
+ADD_LINES_BATCH = 50
+MAX_INVOICE_LINES = 250
+
+
+class StripeFailure(Exception):
+    """A Stripe call failed. `retryable` says whether the same call may succeed later."""
+
+    def __init__(self, message: str, *, retryable: bool, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.code = code
+        self.status = status
+
+
+@dataclass(frozen=True)
+class LineItem:
+    """One invoice line: either a catalog price, or a description with an amount in minor units."""
+
+    quantity: int
+    price_id: str | None = None
+    description: str | None = None
+    unit_amount: int | None = None
+
+
+def _to_dict(obj: Any) -> dict[str, Any]:
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+def _failure_from(error: stripe.StripeError) -> StripeFailure:
+    status = error.http_status
+    code = getattr(error, "code", None)
+    message = error.user_message or _error_message(error)
+    if isinstance(error, stripe.APIConnectionError):
+        return StripeFailure("Stripe could not be reached", retryable=True, code="connection", status=status)
+    if isinstance(error, stripe.RateLimitError):
+        return StripeFailure("Stripe is rate limiting us", retryable=True, code=code or "rate_limit", status=status)
+    if isinstance(error, stripe.AuthenticationError | stripe.PermissionError):
+        return StripeFailure(
+            "Stripe refused the bot's API key; an admin must check STRIPE_API_KEY", retryable=False, code=code,
+            status=status,
+        )
+    if status is not None and status >= 500:
+        return StripeFailure(f"Stripe had an internal error ({status})", retryable=True, code=code, status=status)
+    return StripeFailure(message, retryable=False, code=code, status=status)
+
+
+def _error_message(error: stripe.StripeError) -> str:
+    body = error.json_body or {}
+    detail = (body.get("error") or {}).get("message") if isinstance(body, dict) else None
+    return detail or str(error._message or "Stripe refused the request")
+
+
+class StripeGateway:
+    def __init__(self, api_key: str, api_base: str = "https://api.stripe.com", *, timeout: float = 30.0,
+                 max_network_retries: int = 1) -> None:
+        self._client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base},
+            http_client=stripe.RequestsClient(timeout=timeout),
+            max_network_retries=max_network_retries,
+        )
+        self.calls = 0  # counted for the benchmarks: Stripe calls made by this process
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        self.calls += 1
+        try:
+            return _to_dict(fn(*args, **kwargs))
+        except stripe.StripeError as error:
+            raise _failure_from(error) from None
+
+    @staticmethod
+    def _options(idempotency_key: str | None) -> dict[str, Any]:
+        return {"idempotency_key": idempotency_key} if idempotency_key else {}
+
+    # --- customers ---------------------------------------------------------------------------
+    def find_customer_by_email(self, email: str) -> dict[str, Any] | None:
+        found = self._call(self._client.v1.customers.list, params={"email": email, "limit": 1})
+        data = found.get("data") or []
+        return data[0] if data else None
+
+    def create_customer(self, *, name: str, email: str, description: str, metadata: dict[str, str],
+                        idempotency_key: str) -> dict[str, Any]:
+        return self._call(
+            self._client.v1.customers.create,
+            params={"name": name, "email": email, "description": description, "metadata": metadata},
+            options=self._options(idempotency_key),
+        )
+
+    def get_customer(self, customer_id: str) -> dict[str, Any]:
+        return self._call(self._client.v1.customers.retrieve, customer_id)
+
+    def iter_customers(self, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        yield from self._paginate(self._client.v1.customers.list, {"limit": page_size})
+
+    # --- catalog -----------------------------------------------------------------------------
+    def create_product_with_price(self, *, name: str, unit_amount: int, currency: str,
+                                  idempotency_key: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        product = self._call(
+            self._client.v1.products.create, params={"name": name},
+            options=self._options(f"{idempotency_key}:product"),
+        )
+        price = self._call(
+            self._client.v1.prices.create,
+            params={"product": product["id"], "unit_amount": unit_amount, "currency": currency},
+            options=self._options(f"{idempotency_key}:price"),
+        )
+        return product, price
+
+    def iter_active_prices(self, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        yield from self._paginate(
+            self._client.v1.prices.list, {"active": True, "limit": page_size, "expand": ["data.product"]}
+        )
+
+    def get_price(self, price_id: str) -> dict[str, Any]:
+        return self._call(self._client.v1.prices.retrieve, price_id, params={"expand": ["product"]})
+
+    # --- invoices ----------------------------------------------------------------------------
+    def create_invoice(self, *, customer_id: str, currency: str, days_until_due: int, description: str | None,
+                       metadata: dict[str, str], idempotency_key: str) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "customer": customer_id,
+            "collection_method": "send_invoice",
+            "days_until_due": days_until_due,
+            "auto_advance": False,
+            "currency": currency,
+            "metadata": metadata,
+            "pending_invoice_items_behavior": "exclude",
+        }
+        if description:
+            params["description"] = description
+        return self._call(self._client.v1.invoices.create, params=params, options=self._options(idempotency_key))
+
+    def add_lines(self, invoice_id: str, lines: list[LineItem], currency: str,
+                  idempotency_key: str) -> dict[str, Any]:
+        """Attach every line in as few calls as possible; each batch has its own derived key."""
+        if len(lines) > MAX_INVOICE_LINES:
+            raise StripeFailure(f"an invoice holds at most {MAX_INVOICE_LINES} lines", retryable=False)
+        invoice: dict[str, Any] = {}
+        for batch_no, start in enumerate(range(0, len(lines), ADD_LINES_BATCH)):
+            batch = [_line_params(line) for line in lines[start : start + ADD_LINES_BATCH]]
+            invoice = self._call(
+                self._client.v1.invoices.add_lines,
+                invoice_id,
+                params={"lines": batch},
+                options=self._options(f"{idempotency_key}:{batch_no}"),
+            )
+        return invoice
+
+    def finalize_invoice(self, invoice_id: str, idempotency_key: str) -> dict[str, Any]:
+        return self._call(
+            self._client.v1.invoices.finalize_invoice, invoice_id, params={"auto_advance": False},
+            options=self._options(idempotency_key),
+        )
+
+    def send_invoice(self, invoice_id: str, idempotency_key: str) -> dict[str, Any]:
+        return self._call(self._client.v1.invoices.send_invoice, invoice_id, options=self._options(idempotency_key))
+
+    def void_invoice(self, invoice_id: str, idempotency_key: str) -> dict[str, Any]:
+        return self._call(self._client.v1.invoices.void_invoice, invoice_id, options=self._options(idempotency_key))
+
+    def mark_uncollectible(self, invoice_id: str, idempotency_key: str) -> dict[str, Any]:
+        return self._call(
+            self._client.v1.invoices.mark_uncollectible, invoice_id, options=self._options(idempotency_key)
+        )
+
+    def delete_draft(self, invoice_id: str) -> None:
+        self._call(self._client.v1.invoices.delete, invoice_id)
+
+    def get_invoice(self, invoice_id: str) -> dict[str, Any]:
+        return self._call(self._client.v1.invoices.retrieve, invoice_id, params={"expand": ["customer"]})
+
+    def _paginate(self, list_fn: Any, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        cursor: str | None = None
+        while True:
+            page = self._call(list_fn, params={**params, **({"starting_after": cursor} if cursor else {})})
+            data = page.get("data") or []
+            yield from data
+            if not page.get("has_more") or not data:
+                return
+            cursor = data[-1]["id"]
+
+
+def _line_params(line: LineItem) -> dict[str, Any]:
+    if line.price_id:
+        return {"pricing": {"price": line.price_id}, "quantity": line.quantity}
+    assert line.unit_amount is not None and line.description is not None
+    # An ad-hoc line is a description with an amount (the guide's alternative to a price);
+    # Stripe's `amount` is the line total, so the quantity is spelt out in the description.
+    description = line.description if line.quantity == 1 else f"{line.description} (x{line.quantity})"
+    return {"amount": line.unit_amount * line.quantity, "description": description}
