@@ -304,3 +304,101 @@ def notice(text: str, *, context: str | None = None) -> list[dict[str, Any]]:
     if context:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(context, 3000))]))
     return [block.to_dict() for block in blocks]
+
+
+# --- notices, digests, App Home ---------------------------------------------------------------
+NOTICE_HEADLINES = {
+    "paid": ":white_check_mark: *Paid*",
+    "failed": ":x: *Payment failed*",
+    "processing": ":hourglass_flowing_sand: *Payment processing*",
+    "overdue": ":alarm_clock: *Overdue*",
+}
+
+
+def remind_blocks(invoice_id: str) -> list[dict[str, Any]]:
+    return [ActionsBlock(block_id="remind", elements=[
+        ButtonElement(text=plain("Send reminder"), action_id="invoice_remind", value=invoice_id, style="primary")
+    ]).to_dict()]
+
+
+def _invoice_line(invoice: dict[str, Any]) -> str:
+    total = money.format_amount(invoice.get("total") or 0, invoice.get("currency") or "usd")
+    customer = escape(invoice.get("customer_name") or invoice.get("customer_email") or "unknown customer")
+    return f"{escape(invoice.get('number') or invoice['stripe_id'])} · {customer} · {escape(total)}"
+
+
+def payment_notice(kind: str, invoice: dict[str, Any], message_link: str | None) -> tuple[str, list[dict[str, Any]]]:
+    """The payments channel's notice for one invoice event."""
+    headline = NOTICE_HEADLINES.get(kind, "*Invoice update*")
+    rep = f"<@{invoice['rep_user_id']}>" if invoice.get("rep_user_id") else "no rep (created outside invoicebot)"
+    body = f"{headline} {_invoice_line(invoice)}\nRep: {rep}"
+    if kind == "failed" and invoice.get("rep_user_id"):
+        body += f"\n<@{invoice['rep_user_id']}>, please follow up with the customer."
+    links = []
+    if message_link:
+        links.append(f"<{message_link}|Invoice message>")
+    if invoice.get("hosted_url"):
+        links.append(f"<{invoice['hosted_url']}|Hosted invoice>")
+    text = f"{headline.replace('*', '')} {_invoice_line(invoice)}"
+    return text, notice(body, context=" · ".join(links) or None)
+
+
+def digest(items: list[tuple[str, dict[str, Any]]]) -> tuple[str, list[dict[str, Any]]]:
+    """Many notices as one message: counts and totals per kind and currency, then every invoice."""
+    totals: dict[tuple[str, str], int] = {}
+    counts: dict[str, int] = {}
+    for kind, invoice in items:
+        counts[kind] = counts.get(kind, 0) + 1
+        key = (kind, invoice.get("currency") or "usd")
+        totals[key] = totals.get(key, 0) + (invoice.get("total") or 0)
+    summary_parts = []
+    for kind in ("paid", "failed", "processing", "overdue"):
+        if not counts.get(kind):
+            continue
+        amounts = ", ".join(
+            f"{money.format_amount(amount, currency)} {currency.upper()}"
+            for (k, currency), amount in sorted(totals.items()) if k == kind
+        )
+        label = {"paid": "paid", "failed": "failed", "processing": "processing", "overdue": "overdue"}[kind]
+        summary_parts.append(f"{counts[kind]} {'invoice' if counts[kind] == 1 else 'invoices'} {label} – {amounts}")
+    summary = "; ".join(summary_parts) or f"{len(items)} invoice updates"
+    lines = [f"{NOTICE_HEADLINES.get(kind, '*Update*').split(' ', 1)[0]} {_invoice_line(inv)}" for kind, inv in items]
+    sections: list[Block] = [SectionBlock(text=MarkdownTextObject(text=f"*{escape(summary)}*"))]
+    chunk: list[str] = []
+    for line in lines:
+        if sum(len(part) + 1 for part in chunk) + len(line) > 2900:
+            sections.append(SectionBlock(text=MarkdownTextObject(text="\n".join(chunk))))
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        sections.append(SectionBlock(text=MarkdownTextObject(text="\n".join(chunk))))
+    return truncate(summary, 3000), [block.to_dict() for block in sections[:50]]
+
+
+def home_view(totals: list[dict[str, Any]], recent: list[dict[str, Any]]) -> dict[str, Any]:
+    home_blocks: list[Block] = [
+        HeaderBlock(text=plain("Invoices")),
+        ActionsBlock(elements=[ButtonElement(text=plain("New invoice"), action_id="home_new_invoice",
+                                             style="primary")]),
+    ]
+    if totals:
+        rows = []
+        for row in totals:
+            currency = row["currency"]
+            rows.append(
+                f"*{currency.upper()}*  open {escape(money.format_amount(row['open_total'] or 0, currency))}"
+                f" ({row['open_count'] or 0}) · overdue "
+                f"{escape(money.format_amount(row['overdue_total'] or 0, currency))} ({row['overdue_count'] or 0})"
+                f" · paid this month {escape(money.format_amount(row['paid_month'] or 0, currency))}"
+            )
+        home_blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate("\n".join(rows), 3000))))
+    home_blocks.append(DividerBlock())
+    if recent:
+        home_blocks.append(SectionBlock(text=MarkdownTextObject(text="*Your recent invoices*")))
+        for invoice in recent[:10]:
+            home_blocks.append(SectionBlock(text=MarkdownTextObject(
+                text=f"{STATUS_BADGES.get(invoice['status'], escape(invoice['status']))}  {_invoice_line(invoice)}"
+                     f" · due {due_mrkdwn(invoice.get('due_date'))}")))
+    else:
+        home_blocks.append(SectionBlock(text=MarkdownTextObject(text="You haven't created any invoices yet.")))
+    return View(type="home", blocks=home_blocks).to_dict()

@@ -93,7 +93,7 @@ class InvoicingService:
         self.slack = slack
 
     # --- create -------------------------------------------------------------------------------
-    def create_from_submission(self, submission: Submission, *, final_attempt: bool = False) -> dict[str, Any]:
+    def create_from_submission(self, submission: Submission) -> dict[str, Any]:
         key = submission.view_id
         invoice_id: str | None = None
         existing = self.store.get_invoice_by_view(key)
@@ -134,9 +134,10 @@ class InvoicingService:
                 invoice = self.stripe.send_invoice(invoice_id, f"{key}:send")
                 self.store.audit(submission.user_id, "send", invoice_id, {"invoice": invoice_id}, {})
         except StripeFailure as failure:
-            if failure.retryable and not final_attempt:
+            # The worker retries a retryable failure with the same keys; when it gives up, it calls
+            # `abandon`, which removes the half-built draft and tells the rep.
+            if failure.retryable:
                 raise RetryLater(f"Stripe: {failure.message}") from None
-            self._abandon(submission, invoice_id, failure.message)
             raise GiveUp(failure.message) from None
         self.store.apply_invoice_state(invoice_id, invoice_row(invoice), int(time.time()))
         row = self.store.get_invoice(invoice_id)
@@ -168,11 +169,12 @@ class InvoicingService:
         self.store.save_customer(customer["id"], customer.get("email") or email, customer.get("name") or "")
         return customer
 
-    def _abandon(self, submission: Submission, invoice_id: str | None, reason: str) -> None:
-        """Stripe refused a step: delete the half-built draft and tell the rep why."""
-        if invoice_id:
-            row = self.store.get_invoice(invoice_id)
-            if row and row["status"] == "draft":
+    def abandon(self, submission: Submission, reason: str) -> None:
+        """Stripe refused a step for good: delete the half-built draft and tell the rep why."""
+        row = self.store.get_invoice_by_view(submission.view_id)
+        if row:
+            invoice_id = row["stripe_id"]
+            if row["status"] == "draft":
                 try:
                     self.stripe.delete_draft(invoice_id)
                     self.store.apply_invoice_state(invoice_id, {"status": "deleted"}, int(time.time()))

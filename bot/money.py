@@ -8,8 +8,9 @@ rep types into such integers, and turns integers back into text for people
 
 Source for every currency rule below: Stripe, "Supported currencies",
 https://docs.stripe.com/currencies (sections "Supported presentment
-currencies", "Zero-decimal currencies", "Three-decimal currencies" and
-"Special cases").
+currencies", "Zero-decimal currencies" and "Special cases"; the
+"Three-decimal currencies" section is quoted from the same page as it read
+until 2023, see _THREE_DECIMAL).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass
-from decimal import Decimal
-from functools import lru_cache
+from decimal import Decimal, Inexact, Rounded, localcontext
+from functools import cache, lru_cache
 
 from babel import Locale
 from babel.numbers import NumberPattern, format_currency, get_currency_name, get_currency_symbol
@@ -72,14 +73,14 @@ _SUPPORTED = frozenset(SUPPORTED_CURRENCIES)
 # list also names UGX, but its "Special cases" table (the more specific rule,
 # worded exactly like ISK's) says UGX must be sent as a two-decimal value, so
 # UGX lives in _WHOLE_UNITS_ONLY instead.
-_ZERO_DECIMAL = frozenset(
-    "bif clp djf gnf jpy kmf krw mga pyg rwf vnd vuv xaf xof xpf".split()
-)
+_ZERO_DECIMAL = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf vnd vuv xaf xof xpf".split())
 
-# "Three-decimal currencies": amounts are in thousandths, but Stripe requires
-# the last digit to be 0 ("round amounts to the nearest ten": 5.124 KWD must be
-# sent as 5120 or 5130).  We refuse rather than round, so the invoice says what
-# the rep typed.
+# "Three-decimal currencies": amounts are in thousandths, but "these API calls
+# require the least-significant (last) digit to be 0 ... 5.124 KWD must be
+# rounded to 5120 or 5130."  The current page no longer spells this rule out
+# (it still lists these currencies and advertises three-decimal support), so we
+# keep to it: a rep may type 3 decimals, the last one 0.  We refuse rather than
+# round, so the invoice says exactly what the rep typed.
 _THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
 
 # "Special cases": "ISK/UGX transitioned to a zero-decimal currency, but
@@ -228,11 +229,13 @@ _MINUS_SIGNS = "-\u2212\u2013"  # hyphen-minus, minus sign, en dash
 
 # ASCII-only on purpose: str.isdigit() and Decimal() also accept other scripts'
 # digits and "1_000", which a rep never means to type.
+_NUMBER_CHARS = re.compile(r"[0-9., ]+")
 _PLAIN_DIGITS = re.compile(r"[0-9]+")
 _COMMA_GROUPS = re.compile(r"[1-9][0-9]{0,2}(?:,[0-9]{3})+")
 _SPACE_GROUPS = re.compile(r"[1-9][0-9]{0,2}(?: [0-9]{3})+")
 _SCIENTIFIC = re.compile(r"[0-9.,]*[0-9][eE][+-]?[0-9]+")
-_EDGE_WORD = re.compile(r"^([^0-9.,\s]+)|([^0-9.,\s]+)$")
+_LEADING_WORD = re.compile(r"^[^0-9.,]+")
+_TRAILING_WORD = re.compile(r"[^0-9.,]+$")
 
 
 def _spaces(text: str) -> str:
@@ -241,14 +244,14 @@ def _spaces(text: str) -> str:
     return " ".join("".join(" " if ch.isspace() else ch for ch in text).split())
 
 
-@lru_cache(maxsize=None)
+@cache
 def _markers(code: str) -> tuple[str, ...]:
     """What may stand next to the number for ``code``: its ISO code and en_US symbol."""
     symbol = _spaces(get_currency_symbol(code.upper(), locale=_DISPLAY_LOCALE))
     return tuple(sorted({code.upper(), symbol}, key=len, reverse=True))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _marker_owners() -> dict[str, str]:
     """Casefolded code or en_US symbol -> currency code, to name a wrong currency."""
     owners: dict[str, str] = {}
@@ -290,13 +293,14 @@ def _not_a_number(body: str, code: str) -> AmountError:
         return AmountError(f"Type the amount in digits, like {example}.")
     if _SCIENTIFIC.fullmatch(body):
         return AmountError(f"Type all the digits (like 1000000), not “{body}”.")
-    for match in _EDGE_WORD.finditer(body):
-        word = (match.group(1) or match.group(2)).casefold()
-        other = _marker_owners().get(word)
+    for pattern in (_LEADING_WORD, _TRAILING_WORD):
+        match = pattern.search(body)
+        word = match.group(0).strip() if match else ""
+        other = _marker_owners().get(word.casefold())
         if other and other != code:
+            named = other.upper() if word.upper() == other.upper() else f"{other.upper()} (“{word}”)"
             return AmountError(
-                f"“{match.group(0)}” means {other.upper()}, but this invoice is in {code.upper()}."
-                f" Type just the number, like {example}."
+                f"This invoice is in {code.upper()}, not {named}. Type just the number, like {example}."
             )
     return AmountError(f"“{body}” isn't an amount. Type digits only, like {example}.")
 
@@ -305,7 +309,7 @@ def _split_number(body: str, code: str) -> tuple[str, str]:
     """Validate the number's shape; return (integer digits, decimal digits)."""
     typed = typed_decimals(code)
     upper = code.upper()
-    if not re.fullmatch(r"[0-9., ]+", body):
+    if not _NUMBER_CHARS.fullmatch(body):
         raise _not_a_number(body, code)
 
     int_part, dot, frac = body.partition(".")
@@ -320,7 +324,7 @@ def _split_number(body: str, code: str) -> tuple[str, str]:
         raise AmountError("Use one dot for decimals and commas for thousands, like 1,000,000.50.")
     if dot and not _PLAIN_DIGITS.fullmatch(frac):
         if frac == "":
-            raise AmountError(f"Type the decimals after the dot (like {_example(code)}) or leave the dot out.")
+            raise AmountError(f"Type decimals after the dot (like {_example(code)}) or leave the dot out.")
         raise AmountError("Use a dot for decimals and commas for thousands, like 1,000.50.")
 
     if int_part == "" and dot:
@@ -355,7 +359,8 @@ def parse_amount(text: str, currency: str, *, max_integer_digits: int = 8) -> in
 
     Accepted: "10", "10.5", "10.00", "1,000.00", " 1 000 ", the currency's ISO
     code or en_US symbol before or after the number ("$10", "10 USD"), and so
-    everything ``format_amount(x, currency)`` shows for a positive x.  Refused,
+    everything ``format_amount(x, currency)`` shows for a positive x within
+    ``max_integer_digits``.  Refused,
     with an AmountError saying what to type instead: anything ambiguous ("1,00",
     a dot in a zero-decimal currency), more decimals than
     ``typed_decimals(currency)``, another currency's sign, signs, exponents,
@@ -381,16 +386,19 @@ def parse_amount(text: str, currency: str, *, max_integer_digits: int = 8) -> in
     if len(frac) > allowed:
         # Refused even when the extra digits are zeros: "10.000" is ten
         # thousand in much of Europe.
-        raise AmountError(f"{upper} amounts have at most {allowed} decimals (like {_example(code)}), not {body}.")
+        raise AmountError(
+            f"{upper} amounts have at most {allowed} decimals (like {_example(code)}), not {body}."
+        )
     if len(digits.lstrip("0")) > max_integer_digits:
         raise AmountError(f"That's too large: at most {max_integer_digits} digits before the decimal point.")
 
-    # Exact by construction: Decimal from validated ASCII digits, scaled by a
-    # power of ten.  No float, no rounding, no context precision involved.
-    minor_decimal = Decimal(f"{digits}.{frac or '0'}").scaleb(exponent(code))
-    minor = int(minor_decimal)
-    if minor_decimal != minor:  # pragma: no cover - guarded by the decimals check above
-        raise AssertionError(f"{body!r} did not scale to whole minor units")
+    # Decimal from validated ASCII digits, scaled by a power of ten.  The
+    # Inexact/Rounded traps make any loss of digits an exception instead of a
+    # silently different invoice (the context is sized so none can happen).
+    with localcontext() as ctx:
+        ctx.prec = len(digits) + exponent(code) + 1
+        ctx.traps[Inexact] = ctx.traps[Rounded] = True
+        minor = int(Decimal(f"{digits}.{frac or '0'}").scaleb(exponent(code)))
 
     if minor == 0:
         raise AmountError("The amount must be more than zero.")

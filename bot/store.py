@@ -12,7 +12,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -124,6 +124,14 @@ def m001_initial(db: Database) -> None:
     )
     db["audit"].create_index(["invoice_id", "at"])
     db["routes"].create({"kind": str, "key": str, "channel_id": str, "set_by": str, "at": float}, pk=("kind", "key"))
+
+
+@migrations()
+def m002_event_outcomes_and_notices(db: Database) -> None:
+    db["stripe_events"].add_column("outcome", str)
+    db["invoices"].add_column("overdue_notified_at", float)
+    db["jobs"].add_column("channel", str)
+    db["jobs"].create_index(["kind", "channel", "status"])
 
 
 @dataclass(frozen=True)
@@ -311,6 +319,27 @@ class SqliteStore:
         with self._transaction() as db:
             db["invoices"].update(stripe_id, {"channel_id": channel_id, "message_ts": message_ts})
 
+    def invoices_of_rep(self, user_id: str, limit: int = 10) -> list[dict[str, Any]]:
+        return self._rows(
+            "SELECT * FROM invoices WHERE rep_user_id = ? AND status != 'deleted' ORDER BY created_at DESC LIMIT ?",
+            [user_id, limit],
+        )
+
+    def home_totals(self, now: float | None = None) -> list[dict[str, Any]]:
+        """Per currency: open total, overdue count and total, paid this month (UTC)."""
+        now = time.time() if now is None else now
+        month_start = time.mktime(time.strptime(time.strftime("%Y-%m-01", time.gmtime(now)), "%Y-%m-%d")) - time.timezone
+        return self._rows(
+            "SELECT currency, "
+            "SUM(CASE WHEN status = 'open' THEN amount_remaining ELSE 0 END) AS open_total, "
+            "SUM(CASE WHEN status = 'open' THEN 1 ELSE 0 END) AS open_count, "
+            "SUM(CASE WHEN status = 'open' AND due_date < ? THEN amount_remaining ELSE 0 END) AS overdue_total, "
+            "SUM(CASE WHEN status = 'open' AND due_date < ? THEN 1 ELSE 0 END) AS overdue_count, "
+            "SUM(CASE WHEN status = 'paid' AND updated_at >= ? THEN amount_paid ELSE 0 END) AS paid_month "
+            "FROM invoices GROUP BY currency ORDER BY currency",
+            [int(now), int(now), month_start],
+        )
+
     def list_invoices(
         self, status: str | None = None, text: str | None = None, limit: int = 20, offset: int = 0
     ) -> list[dict[str, Any]]:
@@ -350,20 +379,71 @@ class SqliteStore:
     def get_event(self, event_id: str) -> dict[str, Any] | None:
         return self._one("SELECT * FROM stripe_events WHERE id = ?", [event_id])
 
+    def event_outcome(self, event_id: str) -> str | None:
+        row = self._one("SELECT outcome FROM stripe_events WHERE id = ?", [event_id])
+        return row["outcome"] if row else None
+
+    def decide_event(self, event_id: str, decide: Callable[[], str]) -> str:
+        """Run `decide` (which may update invoices) and record its outcome in one transaction."""
+        with self._transaction() as db:
+            row = next(db.query("SELECT outcome FROM stripe_events WHERE id = ?", [event_id]), None)
+            if row and row["outcome"]:
+                return str(row["outcome"])
+            outcome = decide()
+            db.execute("UPDATE stripe_events SET outcome = ? WHERE id = ?", [outcome, event_id])
+            return outcome
+
+    def mark_overdue_once(self, stripe_id: str) -> bool:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE invoices SET overdue_notified_at = ? WHERE stripe_id = ? AND overdue_notified_at IS NULL",
+                [time.time(), stripe_id],
+            )
+            return cursor.rowcount == 1
+
     def mark_event_processed(self, event_id: str) -> None:
         with self._transaction() as db:
             db.execute("UPDATE stripe_events SET processed_at = ? WHERE id = ?", [time.time(), event_id])
 
-    def enqueue(self, kind: str, key: str, payload: dict[str, Any], delay: float = 0.0) -> bool:
+    def enqueue(self, kind: str, key: str, payload: dict[str, Any], delay: float = 0.0,
+                channel: str | None = None) -> bool:
         """Queue a job once per key; a second enqueue with the same key is a no-op."""
         now = time.time()
         with self._transaction() as db:
             cursor = db.execute(
                 "INSERT OR IGNORE INTO jobs (kind, key, payload, status, attempts, run_after, lease_until, "
-                "created_at, updated_at) VALUES (?, ?, ?, 'pending', 0, ?, 0, ?, ?)",
-                [kind, key, json.dumps(payload), now + delay, now, now],
+                "created_at, updated_at, channel) VALUES (?, ?, ?, 'pending', 0, ?, 0, ?, ?, ?)",
+                [kind, key, json.dumps(payload), now + delay, now, now, channel],
             )
             return cursor.rowcount == 1
+
+    def pending_notices(self, channel: str, exclude_job: int, limit: int,
+                        lease_seconds: float = 60.0) -> list[Job]:
+        """Claim the channel notices waiting besides `exclude_job`, oldest first, for a digest."""
+        now = time.time()
+        with self._transaction() as db:
+            rows = list(db.query(
+                "SELECT * FROM jobs WHERE kind = 'channel_notice' AND channel = ? AND id != ? AND "
+                "(status = 'pending' OR (status = 'running' AND lease_until < ?)) ORDER BY id LIMIT ?",
+                [channel, exclude_job, now, limit],
+            ))
+            if rows:
+                ids = [row["id"] for row in rows]
+                db.execute(
+                    f"UPDATE jobs SET status = 'running', lease_until = ?, updated_at = ? "
+                    f"WHERE id IN ({', '.join('?' for _ in ids)})",
+                    [now + lease_seconds, now, *ids],
+                )
+        return [Job(row["id"], row["kind"], row["key"], json.loads(row["payload"]), row["attempts"]) for row in rows]
+
+    def complete_jobs(self, job_ids: list[int]) -> None:
+        if not job_ids:
+            return
+        with self._transaction() as db:
+            db.execute(
+                f"UPDATE jobs SET status = 'done', updated_at = ? WHERE id IN ({', '.join('?' for _ in job_ids)})",
+                [time.time(), *job_ids],
+            )
 
     def claim_job(self, kinds: tuple[str, ...] | None = None, lease_seconds: float = 60.0) -> Job | None:
         now = time.time()

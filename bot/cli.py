@@ -1,0 +1,48 @@
+"""`invoicebot serve` runs the bot; `invoicebot demo` shows it working against local fakes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from bot.config import ConfigError, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="invoicebot", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve Slack and Stripe over HTTP (Socket Mode with SLACK_APP_TOKEN)")
+    serve.add_argument("--env-file", default=".env", help="settings file read besides the environment")
+    commands.add_parser("demo", help="run the whole flow against local fake Slack and Stripe, printing each step")
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve_command(args.env_file)
+    from bot.demo import run_demo
+
+    return run_demo()
+
+
+def serve_command(env_file: str) -> int:
+    try:
+        settings = load_settings(env_file)
+    except ConfigError as error:
+        print("invoicebot cannot start; fix these settings (environment variables or .env):", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import uvicorn
+
+    from bot.app import asgi_app, build
+
+    services = build(settings)
+    # uvicorn handles SIGTERM/SIGINT: it stops accepting, finishes requests, then the lifespan drains the workers.
+    uvicorn.run(asgi_app(services), host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+                timeout_graceful_shutdown=20)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""The modal's "Add line" button: one more line, what was typed kept, the running total shown."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from bot import blocks, money
+from bot.forms import flatten_state
+
+if TYPE_CHECKING:
+    from bot.app import Services
+
+logger = logging.getLogger(__name__)
+
+
+def register(app: App, services: Services) -> None:
+    @app.action(blocks.ADD_LINE_ACTION)
+    def add_line(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        view = body["view"]
+        metadata = json.loads(view.get("private_metadata") or "{}")
+        values = flatten_state(view["state"]["values"])
+        line_count = min(int(metadata.get("lines", 1)) + 1, blocks.MAX_MODAL_LINES)
+        currency = values.get("currency") or services.settings.default_currency
+        state = blocks.ModalState(
+            channel_id=metadata.get("channel_id", ""),
+            default_currency=services.settings.default_currency,
+            default_days=services.settings.default_days_until_due,
+            line_count=line_count,
+            values=values,
+            total_text=running_total(values, currency, services),
+            customer_label=_customer_label(values.get("customer"), services),
+            price_labels=_price_labels(values, services),
+        )
+        client.views_update(view_id=view["id"], hash=view.get("hash"), view=blocks.invoice_modal(state))
+
+
+def running_total(values: dict[str, Any], currency: str, services: Services) -> str | None:
+    """Sum the lines that already parse; lines still being typed are left out, not errors."""
+    total, counted = 0, 0
+    numbers = {key.split("_")[1] for key in values if key.startswith("line_")}
+    for number in numbers:
+        quantity_text = str(values.get(f"line_{number}_quantity") or "1").strip()
+        quantity = int(quantity_text) if quantity_text.isdigit() else 1
+        price_id = values.get(f"line_{number}_price")
+        if price_id:
+            price = services.store.get_price(price_id)
+            if price and price["currency"] == currency:
+                total += price["unit_amount"] * quantity
+                counted += 1
+            continue
+        amount_text = values.get(f"line_{number}_unit_amount")
+        if not amount_text:
+            continue
+        try:
+            total += money.parse_amount(amount_text, currency) * quantity
+            counted += 1
+        except money.AmountError:
+            continue
+    return money.format_amount(total, currency) if counted else None
+
+
+def _customer_label(customer_id: str | None, services: Services) -> str | None:
+    if not customer_id:
+        return None
+    customer = services.store.get_customer(customer_id)
+    return customer_option_text(customer) if customer else None
+
+
+def _price_labels(values: dict[str, Any], services: Services) -> dict[str, str]:
+    labels = {}
+    for key, value in values.items():
+        if key.endswith("_price") and value:
+            price = services.store.get_price(value)
+            if price:
+                labels[value] = price_option_text(price)
+    return labels
+
+
+def customer_option_text(customer: dict[str, Any]) -> str:
+    name, email = customer.get("name") or "", customer.get("email") or ""
+    return blocks.truncate(f"{name} <{email}>" if name and email else name or email or customer["stripe_id"], 75)
+
+
+def price_option_text(price: dict[str, Any]) -> str:
+    amount = money.format_amount(price["unit_amount"], price["currency"])
+    return blocks.truncate(f"{price['product_name']} – {amount}", 75)

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from slack_bolt import App
+
+from handlers.options import search
+
+if TYPE_CHECKING:
+    from bot.app import Services
+
+
+def register(app: App, services: Services) -> None:
+    search.register(app, services)

@@ -1,0 +1,191 @@
+"""Drive the running bot over HTTP exactly as Slack and Stripe do: signed requests, real sockets."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import uvicorn
+
+from bot.app import Services, asgi_app, build
+from bot.config import Settings
+
+SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
+WEBHOOK_SECRET = "whsec_test_secret_0123456789"
+BOT_TOKEN = "xoxb-test-token"
+STRIPE_KEY = "sk_test_fake_key"
+PAYMENTS_CHANNEL = "CPAYMENTS"
+TEAM_ID = "T123"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def slack_signature(secret: str, timestamp: str, body: str) -> str:
+    digest = hmac.new(secret.encode(), f"v0:{timestamp}:{body}".encode(), hashlib.sha256).hexdigest()
+    return f"v0={digest}"
+
+
+def stripe_signature(secret: str, payload: str, timestamp: int | None = None) -> str:
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def test_settings(database: Path, slack_api_url: str, stripe_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "slack_bot_token": BOT_TOKEN,
+        "slack_signing_secret": SIGNING_SECRET,
+        "slack_api_url": slack_api_url,
+        "stripe_api_key": STRIPE_KEY,
+        "stripe_webhook_secret": WEBHOOK_SECRET,
+        "stripe_api_base": stripe_url,
+        "database_url": f"sqlite:///{database}",
+        "payments_channel": PAYMENTS_CHANNEL,
+        "host": "127.0.0.1",
+        "port": free_port(),
+        "worker_threads": 2,
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class RunningBot:
+    """The bot's ASGI app under uvicorn in a background thread, on a free loopback port."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.services: Services = build(settings)
+        self.url = f"http://127.0.0.1:{settings.port}"
+        config = uvicorn.Config(asgi_app(self.services), host="127.0.0.1", port=settings.port, log_level="warning",
+                                lifespan="on")
+        self.server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self.server.run, daemon=True)
+        self.http = httpx.Client(base_url=self.url, timeout=10)
+
+    def start(self) -> RunningBot:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the bot did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(15)
+        self.http.close()
+
+    def wait_idle(self, timeout: float = 15.0) -> None:
+        if not self.services.worker.wait_idle(timeout):
+            raise AssertionError(f"jobs still pending after {timeout}s: {self.services.store.job_counts()}")
+
+    # --- Slack -> bot ------------------------------------------------------------------------
+    def post_slack(self, body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None,
+                   content_type: str = "application/x-www-form-urlencoded") -> httpx.Response:
+        ts = str(int(time.time()) if timestamp is None else timestamp)
+        headers = {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": slack_signature(secret, ts, body),
+        }
+        return self.http.post("/slack/events", content=body.encode(), headers=headers)
+
+    def slash(self, text: str, *, trigger_id: str, response_url: str, user: str = "UREP",
+              channel: str = "CSALES") -> httpx.Response:
+        body = urlencode({
+            "token": "legacy", "team_id": TEAM_ID, "team_domain": "acme", "channel_id": channel,
+            "channel_name": "sales", "user_id": user, "user_name": "rep", "command": "/invoice", "text": text,
+            "api_app_id": "A123", "response_url": response_url, "trigger_id": trigger_id,
+        })
+        return self.post_slack(body)
+
+    def interactive(self, payload: dict[str, Any]) -> httpx.Response:
+        return self.post_slack(urlencode({"payload": json.dumps(payload)}))
+
+    def submit(self, view: dict[str, Any], values: dict[str, Any], *, user: str = "UREP") -> httpx.Response:
+        return self.interactive({
+            "type": "view_submission",
+            "team": {"id": TEAM_ID, "domain": "acme"},
+            "user": {"id": user, "username": "rep", "team_id": TEAM_ID},
+            "api_app_id": "A123",
+            "trigger_id": f"{uuid.uuid4().int % 10**12}.1.x",
+            "view": {**view, "state": {"values": state_values(view, values)}},
+        })
+
+    def block_action(self, action_id: str, value: str, *, user: str = "UREP", channel: str = "CSALES",
+                     message_ts: str | None = None, view: dict[str, Any] | None = None,
+                     response_url: str = "", trigger_id: str = "1.2.3", values: dict[str, Any] | None = None
+                     ) -> httpx.Response:
+        payload: dict[str, Any] = {
+            "type": "block_actions",
+            "team": {"id": TEAM_ID, "domain": "acme"},
+            "user": {"id": user, "username": "rep", "team_id": TEAM_ID},
+            "api_app_id": "A123",
+            "trigger_id": trigger_id,
+            "response_url": response_url,
+            "actions": [{"action_id": action_id, "block_id": "b", "value": value, "type": "button",
+                         "action_ts": f"{time.time():.6f}"}],
+        }
+        if view is not None:
+            payload["container"] = {"type": "view", "view_id": view["id"]}
+            payload["view"] = {**view, "state": {"values": state_values(view, values or {})}}
+        else:
+            payload["container"] = {"type": "message", "message_ts": message_ts, "channel_id": channel}
+            payload["channel"] = {"id": channel, "name": "sales"}
+            payload["message"] = {"ts": message_ts, "text": ""}
+        return self.interactive(payload)
+
+    def suggest(self, action_id: str, block_id: str, query: str, view: dict[str, Any]) -> httpx.Response:
+        return self.interactive({
+            "type": "block_suggestion",
+            "team": {"id": TEAM_ID, "domain": "acme"},
+            "user": {"id": "UREP", "username": "rep", "team_id": TEAM_ID},
+            "api_app_id": "A123",
+            "action_id": action_id, "block_id": block_id, "value": query,
+            "container": {"type": "view", "view_id": view["id"]},
+            "view": view,
+        })
+
+    # --- Stripe -> bot -----------------------------------------------------------------------
+    def webhook(self, event: dict[str, Any] | str, *, secret: str = WEBHOOK_SECRET,
+                timestamp: int | None = None) -> httpx.Response:
+        raw = event if isinstance(event, str) else json.dumps(event)
+        return self.http.post("/stripe/webhook", content=raw.encode(), headers={
+            "Content-Type": "application/json", "Stripe-Signature": stripe_signature(secret, raw, timestamp)})
+
+
+def state_values(view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """Slack's `view.state.values` for the given block_id -> value, shaped per element type."""
+    state: dict[str, Any] = {}
+    for block in view.get("blocks", []):
+        if block.get("type") != "input":
+            continue
+        block_id, element = block["block_id"], block["element"]
+        kind, action_id = element["type"], element.get("action_id", block_id)
+        if block_id in values:
+            value = values[block_id]
+        elif kind in ("static_select", "radio_buttons", "external_select"):
+            initial = element.get("initial_option")
+            value = initial["value"] if initial else None
+        else:
+            value = element.get("initial_value")
+        if kind in ("static_select", "radio_buttons", "external_select"):
+            state[block_id] = {action_id: {"type": kind, "selected_option": (
+                {"value": value, "text": {"type": "plain_text", "text": str(value)}} if value else None)}}
+        else:
+            state[block_id] = {action_id: {"type": kind, "value": value}}
+    return state

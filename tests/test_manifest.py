@@ -1,0 +1,50 @@
+"""manifest.yml against Slack's own manifest JSON Schema, resolved offline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import yaml
+from referencing import Registry, Resource
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMAS = Path(__file__).resolve().parent / "data" / "slack"
+PUBLISHED = "https://raw.githubusercontent.com/slackapi/manifest-schema/v0.5.0/schemas/"
+
+
+def validator() -> jsonschema.Draft7Validator:
+    top = json.loads((SCHEMAS / "manifest.schema.json").read_text())
+    registry = Registry().with_resources(
+        (PUBLISHED + name, Resource.from_contents(json.loads((SCHEMAS / name).read_text())))
+        for name in ("manifest.schema.1.0.0.json", "manifest.schema.2.0.0.json")
+    )
+    return jsonschema.Draft7Validator(top, registry=registry)
+
+
+def manifest() -> dict:
+    return yaml.safe_load((ROOT / "manifest.yml").read_text())
+
+
+def test_manifest_is_valid_against_slacks_schema() -> None:
+    errors = sorted(validator().iter_errors(manifest()), key=str)
+    assert errors == []
+
+
+def test_schema_rejects_a_broken_manifest() -> None:
+    broken = manifest()
+    broken["features"]["slash_commands"][0]["command"] = "invoice without slash and far too long a name here"
+    del broken["display_information"]
+    assert list(validator().iter_errors(broken))
+
+
+def test_manifest_declares_what_the_bot_uses_and_no_more() -> None:
+    data = manifest()
+    assert [c["command"] for c in data["features"]["slash_commands"]] == ["/invoice"]
+    assert data["features"]["app_home"]["home_tab_enabled"] is True
+    assert data["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+    interactivity = data["settings"]["interactivity"]
+    assert interactivity["is_enabled"] and interactivity["message_menu_options_url"].endswith("/slack/events")
+    assert set(data["oauth_config"]["scopes"]["bot"]) == {"commands", "chat:write", "im:write", "users:read",
+                                                          "usergroups:read"}

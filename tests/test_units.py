@@ -1,0 +1,223 @@
+"""Pure pieces as plain functions: forms, commands, blocks, the store's rules, signatures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+from slack_sdk.models.views import View
+from slack_sdk.signature import SignatureVerifier
+
+from bot import blocks, commands
+from bot.forms import field_errors, parse_invoice_form
+from bot.store import SqliteStore
+from tests.harness import slack_signature
+
+SLACK_VECTOR_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+SLACK_VECTOR_TS = "1531420618"
+SLACK_VECTOR_BODY = (
+    "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&"
+    "channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&"
+    "response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&"
+    "trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
+)
+SLACK_VECTOR_SIGNATURE = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
+
+
+def test_slack_documented_signing_vector() -> None:
+    assert slack_signature(SLACK_VECTOR_SECRET, SLACK_VECTOR_TS, SLACK_VECTOR_BODY) == SLACK_VECTOR_SIGNATURE
+    verifier = SignatureVerifier(SLACK_VECTOR_SECRET, clock=type("C", (), {"now": lambda self: 1531420618.0})())
+    assert verifier.is_valid(SLACK_VECTOR_BODY, SLACK_VECTOR_TS, SLACK_VECTOR_SIGNATURE)
+    assert not SignatureVerifier("wrong", clock=verifier.clock).is_valid(
+        SLACK_VECTOR_BODY, SLACK_VECTOR_TS, SLACK_VECTOR_SIGNATURE)
+
+
+# --- forms -------------------------------------------------------------------------------------
+def form_values(**overrides: object) -> dict[str, object]:
+    values: dict[str, object] = {
+        "customer_name": "Jenny Rosen", "customer_email": "jenny@example.com", "currency": "usd",
+        "line_1_description": "Consulting", "line_1_quantity": "2", "line_1_unit_amount": "10.00",
+        "days_until_due": "30", "delivery": "send",
+    }
+    values.update(overrides)
+    return values
+
+
+def errors_for(**overrides: object) -> dict[str, str]:
+    with pytest.raises(ValidationError) as raised:
+        parse_invoice_form(form_values(**overrides), lambda price_id: None)
+    return field_errors(raised.value)
+
+
+def test_valid_form_parses_money_exactly() -> None:
+    form = parse_invoice_form(form_values(), lambda _: None)
+    assert form.total() == 2000 and form.due_days == 30
+    jpy = parse_invoice_form(form_values(currency="jpy", line_1_unit_amount="1000", line_1_quantity="1"), None)
+    assert jpy.parsed_lines[0].unit_amount == 1000
+    kwd = parse_invoice_form(form_values(currency="kwd", line_1_unit_amount="1.250", line_1_quantity="1"), None)
+    assert kwd.parsed_lines[0].unit_amount == 1250
+
+
+@pytest.mark.parametrize(
+    ("overrides", "block_id"),
+    [
+        ({"customer_email": "not-an-email"}, "customer_email"),
+        ({"customer_email": None, "customer_name": None}, "customer"),
+        ({"customer_name": None}, "customer_name"),
+        ({"line_1_unit_amount": "0"}, "line_1_unit_amount"),
+        ({"line_1_unit_amount": "-5"}, "line_1_unit_amount"),
+        ({"line_1_unit_amount": "10.001"}, "line_1_unit_amount"),
+        ({"line_1_unit_amount": "123456789"}, "line_1_unit_amount"),
+        ({"currency": "jpy", "line_1_unit_amount": "1000.50"}, "line_1_unit_amount"),
+        ({"line_1_quantity": "0"}, "line_1_quantity"),
+        ({"line_1_quantity": "abc"}, "line_1_quantity"),
+        ({"line_1_description": None}, "line_1_description"),
+        ({"line_1_description": None, "line_1_unit_amount": None, "line_1_quantity": None}, "line_1_description"),
+        ({"days_until_due": "0"}, "days_until_due"),
+        ({"days_until_due": "366"}, "days_until_due"),
+        ({"days_until_due": "abc"}, "days_until_due"),
+        ({"days_until_due": "-1"}, "days_until_due"),
+        ({"memo": "x" * 501}, "memo"),
+        ({"currency": "xyz"}, "currency"),
+        ({"line_2_description": "Extra", "line_2_unit_amount": "NaN"}, "line_2_unit_amount"),
+    ],
+)
+def test_each_rule_lands_on_its_block(overrides: dict[str, object], block_id: str) -> None:
+    errors = errors_for(**overrides)
+    assert block_id in errors, errors
+    assert errors[block_id] and "Traceback" not in errors[block_id]
+
+
+def test_catalog_price_must_match_currency() -> None:
+    prices = {"price_eur": {"currency": "eur", "unit_amount": 500, "product_name": "Gold"}}
+    with pytest.raises(ValidationError) as raised:
+        parse_invoice_form(form_values(line_1_price="price_eur", line_1_description=None,
+                                       line_1_unit_amount=None), prices.get)
+    assert "EUR" in field_errors(raised.value)["line_1_price"]
+    form = parse_invoice_form(form_values(currency="eur", line_1_price="price_eur", line_1_description=None,
+                                          line_1_unit_amount=None, line_1_quantity="3"), prices.get)
+    assert form.parsed_lines[0].price_id == "price_eur" and form.total() == 1500
+
+
+def test_251_lines_are_refused() -> None:
+    many = {f"line_{n}_description": "x" for n in range(1, 252)} | {
+        f"line_{n}_unit_amount": "1" for n in range(1, 252)}
+    errors = errors_for(**many)
+    assert any("at most 250" in message for message in errors.values())
+
+
+# --- commands ----------------------------------------------------------------------------------
+def test_command_parsing() -> None:
+    assert commands.parse("") == commands.OpenModal()
+    assert commands.parse("new jenny@example.com") == commands.OpenModal(email="jenny@example.com")
+    assert commands.parse("help") == commands.ShowHelp()
+    assert commands.parse("catalog") == commands.ListCatalog()
+    assert commands.parse('catalog add "Gold Special" 10.00 usd') == commands.AddCatalogPrice(
+        "Gold Special", 1000, "usd")
+    assert commands.parse("catalog add Gold 1000 jpy") == commands.AddCatalogPrice("Gold", 1000, "jpy")
+    assert isinstance(commands.parse("catalog add Gold 10.5 jpy"), commands.Refuse)
+    assert isinstance(commands.parse('catalog add "Gold 10 usd'), commands.Refuse)
+    assert isinstance(commands.parse("catalog add Gold 10 xyz"), commands.Refuse)
+    assert commands.parse("frobnicate") == commands.ShowHelp(unknown="frobnicate")
+    assert "&lt;!channel&gt;" in commands.help_text("<!channel>")
+
+
+# --- blocks ------------------------------------------------------------------------------------
+def test_escape_makes_mentions_inert() -> None:
+    assert blocks.escape("<!channel> & <@U123>") == "&lt;!channel&gt; &amp; &lt;@U123&gt;"
+
+
+def sample_invoice(**overrides: object) -> dict[str, object]:
+    invoice: dict[str, object] = {
+        "stripe_id": "in_1", "number": "ABC-0001", "status": "open", "currency": "usd", "total": 123400,
+        "amount_paid": 0, "amount_remaining": 123400, "due_date": 1767225600,
+        "hosted_url": "https://invoice.stripe.com/i/in_1", "customer_name": "<!channel> & <@U123>",
+        "customer_email": "x@example.com",
+    }
+    invoice.update(overrides)
+    return invoice
+
+
+def test_invoice_message_is_escaped_and_formatted() -> None:
+    text, message = blocks.invoice_message(sample_invoice(), [{"description": "<!here>", "quantity": 1,
+                                                                "amount": 123400}])
+    dumped = json.dumps(message) + text
+    assert "<!channel>" not in dumped and "<@U123>" not in dumped and "<!here>" not in dumped
+    assert "&lt;!channel&gt; &amp; &lt;@U123&gt;" in dumped
+    assert "$1,234.00" in dumped
+    action_ids = [e["action_id"] for b in message if b["type"] == "actions" for e in b["elements"]]
+    assert action_ids == ["invoice_open", "invoice_remind", "invoice_void", "invoice_uncollectible"]
+    draft_ids = [e["action_id"] for b in blocks.invoice_message(sample_invoice(status="draft", hosted_url=None),
+                                                                 [])[1]
+                 if b["type"] == "actions" for e in b["elements"]]
+    assert draft_ids == ["invoice_send"]
+
+
+def test_modal_respects_slacks_limits_at_its_largest() -> None:
+    state = blocks.ModalState(channel_id="C1", default_currency="usd", default_days=30,
+                              line_count=blocks.MAX_MODAL_LINES, total_text="$1.00")
+    view = blocks.invoice_modal(state)
+    assert len(view["blocks"]) <= 100
+    View(**view).to_dict()  # slack_sdk's validation of Block Kit limits
+    block_ids = [b["block_id"] for b in view["blocks"] if "block_id" in b]
+    assert len(block_ids) == len(set(block_ids))
+    for expected in ("customer", "customer_name", "customer_email", "currency", "line_1_description",
+                     "line_1_quantity", "line_1_unit_amount", "line_1_price", "days_until_due", "memo", "delivery"):
+        assert expected in block_ids
+
+
+def test_digest_names_every_invoice_within_limits() -> None:
+    items = [("paid", sample_invoice(stripe_id=f"in_{n}", number=f"N-{n:04d}", total=1000)) for n in range(250)]
+    items.append(("failed", sample_invoice(stripe_id="in_x", number="N-FAIL", currency="jpy", total=500)))
+    text, digest = blocks.digest(items)
+    body = json.dumps(digest)
+    assert "250 invoices paid" in text and "1 invoice failed" in text
+    assert all(f"N-{n:04d}" in body for n in range(250)) and "N-FAIL" in body
+    assert len(digest) <= 50 and all(len(b["text"]["text"]) <= 3000 for b in digest)
+
+
+# --- store -------------------------------------------------------------------------------------
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteStore:
+    return SqliteStore(str(tmp_path / "bot.db"))
+
+
+def test_status_only_moves_forward(store: SqliteStore) -> None:
+    assert store.apply_invoice_state("in_1", {"status": "draft", "currency": "usd"}, 100).applied
+    assert store.apply_invoice_state("in_1", {"status": "paid"}, 300).status_changed
+    late = store.apply_invoice_state("in_1", {"status": "open"}, 200)
+    assert not late.applied and store.get_invoice("in_1")["status"] == "paid"
+    assert not store.apply_invoice_state("in_1", {"status": "open"}, 400).applied
+    again = store.apply_invoice_state("in_1", {"status": "paid"}, 400)
+    assert not again.status_changed
+
+
+def test_events_are_stored_once_with_one_job(store: SqliteStore) -> None:
+    event = {"id": "evt_1", "type": "invoice.paid", "created": 1, "data": {"object": {"id": "in_1"}}}
+    assert store.record_event(event, json.dumps(event), "stripe_event")
+    assert not store.record_event(event, json.dumps(event), "stripe_event")
+    assert store.job_counts() == {"pending": 1}
+
+
+def test_jobs_are_claimed_once_and_resume_after_a_crash(store: SqliteStore) -> None:
+    assert store.enqueue("k", "key-1", {"a": 1})
+    assert not store.enqueue("k", "key-1", {"a": 2})
+    job = store.claim_job(("k",))
+    assert job is not None and job.payload == {"a": 1}
+    assert store.claim_job(("k",)) is None
+    assert store.release_running_jobs() == 1
+    again = store.claim_job(("k",))
+    assert again is not None and again.attempts == 2
+    store.complete_job(again.id)
+    assert store.job_counts() == {"done": 1}
+
+
+def test_migrations_are_recorded_and_rerunnable(tmp_path: Path) -> None:
+    path = str(tmp_path / "m.db")
+    SqliteStore(path).close()
+    store = SqliteStore(path)
+    names = [row["name"] for row in store.db.query("SELECT name FROM _sqlite_migrations ORDER BY id")]
+    assert names == ["m001_initial", "m002_event_outcomes_and_notices"]
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
