@@ -206,6 +206,11 @@ def format_amount(minor: int, currency: str, locale: str = _DISPLAY_LOCALE) -> s
     Negative (refunds) and zero amounts are fine here.
     """
     _check_minor(minor)
+    if not is_supported(currency):
+        # An invoice made outside the bot may use a currency newer than our list: Stripe's rule is
+        # "two decimals unless otherwise specified", so show it that way rather than fail a notice.
+        value = Decimal(minor).scaleb(-2)
+        return f"{value:,.2f} {str(currency).upper()}"
     code = _code(currency)
     value = to_decimal(minor, code)
     pattern = _pattern(locale, _shown_decimals(minor, code))
