@@ -77,8 +77,7 @@ class Worker:
     def idle(self) -> bool:
         with self._busy_lock:
             busy = self._busy
-        counts = self.store.job_counts()
-        return busy == 0 and not counts.get("pending") and not counts.get("running")
+        return busy == 0 and not self.store.job_counts()["due"]
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout

@@ -496,7 +496,12 @@ class SqliteStore:
             return cursor.rowcount
 
     def job_counts(self) -> dict[str, int]:
-        return {row["status"]: row["n"] for row in self._rows("SELECT status, count(*) AS n FROM jobs GROUP BY status")}
+        """Jobs per status, plus `due`: those running or waiting to run now (not scheduled later)."""
+        counts = {row["status"]: row["n"] for row in self._rows("SELECT status, count(*) AS n FROM jobs GROUP BY status")}
+        due = self._one("SELECT count(*) AS n FROM jobs WHERE status = 'running' OR (status = 'pending' AND "
+                        "run_after <= ?)", [time.time()])
+        counts["due"] = due["n"] if due else 0
+        return counts
 
     def get_job(self, key: str) -> dict[str, Any] | None:
         return self._one("SELECT * FROM jobs WHERE key = ?", [key])

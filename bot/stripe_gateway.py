@@ -114,17 +114,24 @@ class StripeGateway:
         yield from self._paginate(self._client.v1.customers.list, {"limit": page_size})
 
     # --- catalog -----------------------------------------------------------------------------
+    def create_product(self, *, name: str, idempotency_key: str) -> dict[str, Any]:
+        return self._call(self._client.v1.products.create, params={"name": name},
+                          options=self._options(idempotency_key))
+
+    def create_price(self, *, product_id: str, unit_amount: int, currency: str,
+                     idempotency_key: str) -> dict[str, Any]:
+        return self._call(
+            self._client.v1.prices.create,
+            params={"product": product_id, "unit_amount": unit_amount, "currency": currency},
+            options=self._options(idempotency_key),
+        )
+
     def create_product_with_price(self, *, name: str, unit_amount: int, currency: str,
                                   idempotency_key: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        product = self._call(
-            self._client.v1.products.create, params={"name": name},
-            options=self._options(f"{idempotency_key}:product"),
-        )
-        price = self._call(
-            self._client.v1.prices.create,
-            params={"product": product["id"], "unit_amount": unit_amount, "currency": currency},
-            options=self._options(f"{idempotency_key}:price"),
-        )
+        """The guide's first two steps: a product, then its price."""
+        product = self.create_product(name=name, idempotency_key=f"{idempotency_key}:product")
+        price = self.create_price(product_id=product["id"], unit_amount=unit_amount, currency=currency,
+                                  idempotency_key=f"{idempotency_key}:price")
         return product, price
 
     def iter_active_prices(self, page_size: int = 100) -> Iterator[dict[str, Any]]:

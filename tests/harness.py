@@ -5,7 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -19,6 +23,7 @@ import uvicorn
 from bot.app import Services, asgi_app, build
 from bot.config import Settings
 
+ROOT = Path(__file__).resolve().parent.parent
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 WEBHOOK_SECRET = "whsec_test_secret_0123456789"
 BOT_TOKEN = "xoxb-test-token"
@@ -62,36 +67,12 @@ def test_settings(database: Path, slack_api_url: str, stripe_url: str, **overrid
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-class RunningBot:
-    """The bot's ASGI app under uvicorn in a background thread, on a free loopback port."""
+class BotClient:
+    """Sends what Slack and Stripe send, signed as they sign it, to a bot at `url`."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.services: Services = build(settings)
-        self.url = f"http://127.0.0.1:{settings.port}"
-        config = uvicorn.Config(asgi_app(self.services), host="127.0.0.1", port=settings.port, log_level="warning",
-                                lifespan="on")
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, daemon=True)
-        self.http = httpx.Client(base_url=self.url, timeout=10)
-
-    def start(self) -> RunningBot:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the bot did not start")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self._thread.join(15)
-        self.http.close()
-
-    def wait_idle(self, timeout: float = 15.0) -> None:
-        if not self.services.worker.wait_idle(timeout):
-            raise AssertionError(f"jobs still pending after {timeout}s: {self.services.store.job_counts()}")
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http = httpx.Client(base_url=url, timeout=10)
 
     # --- Slack -> bot ------------------------------------------------------------------------
     def post_slack(self, body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None,
@@ -166,6 +147,102 @@ class RunningBot:
         raw = event if isinstance(event, str) else json.dumps(event)
         return self.http.post("/stripe/webhook", content=raw.encode(), headers={
             "Content-Type": "application/json", "Stripe-Signature": stripe_signature(secret, raw, timestamp)})
+
+
+class RunningBot(BotClient):
+    """The bot's ASGI app under uvicorn in a background thread, on a free loopback port."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(f"http://127.0.0.1:{settings.port}")
+        self.settings = settings
+        self.services: Services = build(settings)
+        config = uvicorn.Config(asgi_app(self.services), host="127.0.0.1", port=settings.port, log_level="warning",
+                                lifespan="on")
+        self.server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> RunningBot:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the bot did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(15)
+        self.http.close()
+
+    def wait_idle(self, timeout: float = 15.0) -> None:
+        if not self.services.worker.wait_idle(timeout):
+            raise AssertionError(f"jobs still pending after {timeout}s: {self.services.store.job_counts()}")
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes `invoicebot serve` read these settings."""
+    env = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env
+
+
+class BotProcess(BotClient):
+    """`invoicebot serve` as its own process, so tests can SIGTERM or SIGKILL it."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(f"http://127.0.0.1:{settings.port}")
+        self.settings = settings
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = Path(settings.database_path).with_suffix(".log")
+
+    def start(self) -> BotProcess:
+        env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), **settings_env(self.settings)}
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--env-file", "/dev/null"],
+                                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if self.http.get("/healthz").status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the bot process did not start:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.05)
+
+    def jobs(self) -> dict[str, int]:
+        return dict(self.http.get("/healthz").json()["jobs"])
+
+    def wait_idle(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.jobs()["due"]:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"jobs still pending after {timeout}s: {self.jobs()}")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self.http.close()
 
 
 def state_values(view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:

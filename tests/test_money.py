@@ -78,11 +78,15 @@ def test_exponents(currency: str, api_exponent: int, typed: int, step: int) -> N
     assert minor_step(currency) == step
 
 
+def test_unknown_currency_is_still_displayed_with_two_decimals() -> None:
+    # An invoice made outside the bot may carry a currency newer than our list; its notice must not fail.
+    assert format_amount(12345, "xyz") == "123.45 XYZ"
+
+
 def test_unsupported_currency_is_a_programming_error_not_an_amount_error() -> None:
     for call in (
         lambda: exponent("xyz"),
         lambda: parse_amount("10", "xyz"),
-        lambda: format_amount(100, "xyz"),
         lambda: Money(100, "xyz"),
     ):
         with pytest.raises(ValueError) as excinfo:

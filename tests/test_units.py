@@ -198,7 +198,7 @@ def test_events_are_stored_once_with_one_job(store: SqliteStore) -> None:
     event = {"id": "evt_1", "type": "invoice.paid", "created": 1, "data": {"object": {"id": "in_1"}}}
     assert store.record_event(event, json.dumps(event), "stripe_event")
     assert not store.record_event(event, json.dumps(event), "stripe_event")
-    assert store.job_counts() == {"pending": 1}
+    assert store.job_counts() == {"pending": 1, "due": 1}
 
 
 def test_jobs_are_claimed_once_and_resume_after_a_crash(store: SqliteStore) -> None:
@@ -211,7 +211,7 @@ def test_jobs_are_claimed_once_and_resume_after_a_crash(store: SqliteStore) -> N
     again = store.claim_job(("k",))
     assert again is not None and again.attempts == 2
     store.complete_job(again.id)
-    assert store.job_counts() == {"done": 1}
+    assert store.job_counts() == {"done": 1, "due": 0}
 
 
 def test_migrations_are_recorded_and_rerunnable(tmp_path: Path) -> None:

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes.slack_fake import FakeSlack
+from tests.fakes.stripe_fake import FakeStripe
+from tests.harness import BOT_TOKEN, STRIPE_KEY, WEBHOOK_SECRET, RunningBot, test_settings
+
+
+@pytest.fixture(scope="session")
+def slack_server() -> Iterator[FakeSlack]:
+    with FakeSlack(token=BOT_TOKEN).start() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def stripe_server() -> Iterator[FakeStripe]:
+    with FakeStripe(api_key=STRIPE_KEY).start() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_slack(slack_server: FakeSlack) -> FakeSlack:
+    slack_server.reset()
+    return slack_server
+
+
+@pytest.fixture
+def fake_stripe(stripe_server: FakeStripe) -> FakeStripe:
+    stripe_server.reset()
+    return stripe_server
+
+
+@pytest.fixture
+def make_bot(tmp_path: Path, fake_slack: FakeSlack, fake_stripe: FakeStripe) -> Iterator[Any]:
+    """Start the bot against the fakes; Stripe's webhooks are pointed at it."""
+    bots: list[RunningBot] = []
+
+    def start(**overrides: Any) -> RunningBot:
+        settings = test_settings(tmp_path / f"bot{len(bots)}.db", fake_slack.api_url, fake_stripe.url, **overrides)
+        bot = RunningBot(settings).start()
+        fake_stripe.add_webhook_endpoint(bot.url + "/stripe/webhook", WEBHOOK_SECRET)
+        bots.append(bot)
+        return bot
+
+    yield start
+    for bot in bots:
+        bot.stop()
+
+
+@pytest.fixture
+def bot(make_bot: Any) -> RunningBot:
+    return make_bot()
