@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 from bot.config import ConfigError, load_settings
@@ -38,10 +39,16 @@ def serve_command(env_file: str) -> int:
     from bot.app import asgi_app, build
 
     services = build(settings)
-    # uvicorn handles SIGTERM/SIGINT: it stops accepting, finishes requests, then the lifespan drains the workers.
+    # uvicorn handles SIGTERM: it stops accepting, finishes requests, the lifespan drains the workers; then it
+    # re-raises the signal to the handler found at start. A drained shutdown is a success, so that handler exits 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(asgi_app(services), host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
                 timeout_graceful_shutdown=20)
     return 0
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":

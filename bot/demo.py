@@ -57,11 +57,11 @@ def run_demo() -> int:
     sys.path.insert(0, str(ROOT))  # the fakes live in the repository's tests/
     from tests.fakes.slack_fake import FakeSlack
     from tests.fakes.stripe_fake import FakeStripe
-    from tests.harness import BOT_TOKEN, STRIPE_KEY, WEBHOOK_SECRET, RunningBot, test_settings
+    from tests.harness import BOT_TOKEN, STRIPE_KEY, WEBHOOK_SECRET, RunningBot, bot_settings
 
     with FakeSlack(token=BOT_TOKEN).start() as slack, FakeStripe(api_key=STRIPE_KEY).start() as stripe, \
             tempfile.TemporaryDirectory() as tmp:
-        bot = RunningBot(test_settings(Path(tmp) / "demo.db", slack.api_url, stripe.url)).start()
+        bot = RunningBot(bot_settings(Path(tmp) / "demo.db", slack.api_url, stripe.url)).start()
         stripe.add_webhook_endpoint(bot.url + "/stripe/webhook", WEBHOOK_SECRET)
         try:
             banner("1. A rep adds a catalog price: /invoice catalog add \"Gold Special\" 10.00 usd")

@@ -8,6 +8,7 @@ invoice instead of creating another.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -46,8 +47,12 @@ class Submission:
         return cls(**payload)
 
 
-def invoice_row(invoice: dict[str, Any]) -> dict[str, Any]:
-    """The columns the store keeps of a Stripe invoice object."""
+def invoice_row(invoice: dict[str, Any], known: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The columns the store keeps of a Stripe invoice object.
+
+    Lines already recorded (`known`) are kept: for the bot's own invoices they hold the rep's
+    descriptions, which Stripe's line objects do not repeat for catalog prices.
+    """
     customer = invoice.get("customer")
     customer_id = customer.get("id") if isinstance(customer, dict) else customer
     row = {
@@ -66,14 +71,12 @@ def invoice_row(invoice: dict[str, Any]) -> dict[str, Any]:
         row["customer_name"] = invoice.get("customer_name")
         row["customer_email"] = invoice.get("customer_email")
     lines = (invoice.get("lines") or {}).get("data")
-    if lines is not None:
+    if lines is not None and not (known and known.get("lines_json")):
         row["lines_json"] = _lines_json(lines)
     return row
 
 
 def _lines_json(lines: list[dict[str, Any]]) -> str:
-    import json
-
     return json.dumps([
         {"description": line.get("description"), "quantity": line.get("quantity") or 1, "amount": line.get("amount")}
         for line in lines
@@ -81,8 +84,6 @@ def _lines_json(lines: list[dict[str, Any]]) -> str:
 
 
 def stored_lines(row: dict[str, Any]) -> list[dict[str, Any]]:
-    import json
-
     return json.loads(row.get("lines_json") or "[]")
 
 
@@ -139,7 +140,11 @@ class InvoicingService:
             if failure.retryable:
                 raise RetryLater(f"Stripe: {failure.message}") from None
             raise GiveUp(failure.message) from None
-        self.store.apply_invoice_state(invoice_id, invoice_row(invoice), int(time.time()))
+        # The rep's own words describe the lines (Stripe leaves a catalog line's description empty).
+        fields = {**invoice_row(invoice), "lines_json": json.dumps([
+            {"description": line.get("description"), "quantity": line["quantity"],
+             "amount": line["unit_amount"] * line["quantity"]} for line in submission.lines])}
+        self.store.apply_invoice_state(invoice_id, fields, int(time.time()))
         row = self.store.get_invoice(invoice_id)
         assert row is not None
         self._publish(row, submission)
@@ -260,7 +265,7 @@ class InvoicingService:
                                  f"{blocks.escape(failure.message)}")
             raise GiveUp(failure.message) from None
         self.store.audit(user_id, action, invoice_id, {"invoice": invoice_id}, {"status": invoice.get("status")})
-        self.store.apply_invoice_state(invoice_id, invoice_row(invoice), int(time.time()))
+        self.store.apply_invoice_state(invoice_id, invoice_row(invoice, known=row), int(time.time()))
         row = self.store.get_invoice(invoice_id) or row
         self.publish_message(row)
         if row.get("channel_id") and row.get("message_ts"):

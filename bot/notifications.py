@@ -111,7 +111,7 @@ class NotificationService:
     def _decide_invoice(self, kind: str, invoice: dict[str, Any], created: int) -> Outcome:
         invoice_id = invoice["id"]
         known_before = self.store.get_invoice(invoice_id)
-        fields = invoice_row(invoice)
+        fields = invoice_row(invoice, known=known_before)
         if kind == "invoice.deleted":
             fields["status"] = "deleted"
         change: StateChange = self.store.apply_invoice_state(invoice_id, fields, created)

@@ -8,7 +8,7 @@ import pytest
 
 from tests.fakes.slack_fake import FakeSlack
 from tests.fakes.stripe_fake import FakeStripe
-from tests.harness import BOT_TOKEN, STRIPE_KEY, WEBHOOK_SECRET, RunningBot, test_settings
+from tests.harness import BOT_TOKEN, STRIPE_KEY, WEBHOOK_SECRET, RunningBot, bot_settings
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +41,7 @@ def make_bot(tmp_path: Path, fake_slack: FakeSlack, fake_stripe: FakeStripe) -> 
     bots: list[RunningBot] = []
 
     def start(**overrides: Any) -> RunningBot:
-        settings = test_settings(tmp_path / f"bot{len(bots)}.db", fake_slack.api_url, fake_stripe.url, **overrides)
+        settings = bot_settings(tmp_path / f"bot{len(bots)}.db", fake_slack.api_url, fake_stripe.url, **overrides)
         bot = RunningBot(settings).start()
         fake_stripe.add_webhook_endpoint(bot.url + "/stripe/webhook", WEBHOOK_SECRET)
         bots.append(bot)

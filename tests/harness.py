@@ -49,7 +49,7 @@ def stripe_signature(secret: str, payload: str, timestamp: int | None = None) ->
     return f"t={timestamp},v1={digest}"
 
 
-def test_settings(database: Path, slack_api_url: str, stripe_url: str, **overrides: Any) -> Settings:
+def bot_settings(database: Path, slack_api_url: str, stripe_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "slack_bot_token": BOT_TOKEN,
         "slack_signing_secret": SIGNING_SECRET,
