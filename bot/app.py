@@ -94,7 +94,8 @@ def job_handlers(services: Services) -> dict[str, Any]:
 
     def invoice_action(job: Job) -> None:
         payload = job.payload
-        invoicing.act(payload["action"], payload["invoice_id"], payload["user_id"], payload.get("channel_id"))
+        invoicing.act(payload["action"], payload["invoice_id"], payload["user_id"], payload.get("channel_id"),
+                      reply_key=job.key)
 
     def catalog_add(job: Job) -> None:
         payload = job.payload

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 
@@ -13,6 +14,8 @@ HELP = "\n".join([
     "• `/invoice` or `/invoice new [email]` – open the invoice form (optionally with the customer's email)",
     "• `/invoice catalog` – list the active products and prices",
     "• `/invoice catalog add \"Gold Special\" 10.00 usd` – create a product and its price",
+    "• `/invoice route customer jenny@example.com #channel` or `/invoice route rep @rep #channel` – "
+    "send that customer's or rep's payment news to a channel (admins); `/invoice route` lists routes",
     "• `/invoice help` – this help",
     "Example: `/invoice new jenny@example.com`",
 ])
@@ -41,13 +44,36 @@ class AddCatalogPrice:
 
 
 @dataclass(frozen=True)
+class SetRoute:
+    kind: str  # "customer" (key: email or cus_ id) or "rep" (key: user ID)
+    key: str
+    channel_id: str
+
+
+@dataclass(frozen=True)
+class ListRoutes:
+    pass
+
+
+@dataclass(frozen=True)
 class Refuse:
     """The command was understood but its arguments are wrong; `message` says how to fix them."""
 
     message: str
 
 
-Command = OpenModal | ShowHelp | ListCatalog | AddCatalogPrice | Refuse
+Command = OpenModal | ShowHelp | ListCatalog | AddCatalogPrice | SetRoute | ListRoutes | Refuse
+
+# With `should_escape` on, Slack sends mentions and links in the command text as <#C123|name>,
+# <@U123|name> and <mailto:a@b.c|a@b.c>.
+CHANNEL_REF = re.compile(r"^<#([CG][A-Z0-9]+)(?:\|[^>]*)?>$")
+USER_REF = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+MAILTO_REF = re.compile(r"^<mailto:([^|>]+)(?:\|[^>]*)?>$")
+
+
+def plain_email(word: str) -> str:
+    match = MAILTO_REF.match(word)
+    return match.group(1) if match else word
 
 
 def parse(text: str) -> Command:
@@ -56,7 +82,7 @@ def parse(text: str) -> Command:
     except ValueError:
         return Refuse("I couldn't read that: a quote is not closed. Try `/invoice help`.")
     if not words or words[0].lower() == "new":
-        return OpenModal(email=words[1] if len(words) > 1 else None)
+        return OpenModal(email=plain_email(words[1]) if len(words) > 1 else None)
     head = words[0].lower()
     if head in ("help", "?"):
         return ShowHelp()
@@ -65,7 +91,28 @@ def parse(text: str) -> Command:
             return ListCatalog()
         if words[1].lower() == "add":
             return _catalog_add(words[2:])
+    if head == "route":
+        return ListRoutes() if len(words) == 1 else _route(words[1:])
     return ShowHelp(unknown=words[0])
+
+
+def _route(args: list[str]) -> Command:
+    usage = "Usage: `/invoice route customer jenny@example.com #channel` or `/invoice route rep @rep #channel`"
+    if len(args) != 3 or args[0].lower() not in ("customer", "rep"):
+        return Refuse(usage)
+    kind, target, channel_word = args[0].lower(), args[1], args[2]
+    channel = CHANNEL_REF.match(channel_word)
+    if not channel:
+        return Refuse(f"Name the channel as #channel so Slack links it. {usage}")
+    if kind == "rep":
+        user = USER_REF.match(target)
+        if not user:
+            return Refuse(f"Name the rep as @someone so Slack links them. {usage}")
+        return SetRoute("rep", user.group(1), channel.group(1))
+    target = plain_email(target)
+    if target.startswith("cus_") or "@" in target:
+        return SetRoute("customer", target.lower() if "@" in target else target, channel.group(1))
+    return Refuse(f"Name the customer by email or Stripe id (cus_...). {usage}")
 
 
 def _catalog_add(args: list[str]) -> Command:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot import blocks, money
-from bot.delivery import CANNOT_POST_THERE, SlackFailure, SlackOut
+from bot.delivery import CANNOT_POST_THERE, Courier, SlackFailure, SlackOut
 from bot.queue import GiveUp, RetryLater
 from bot.store import SqliteStore
 from bot.stripe_gateway import LineItem, StripeFailure, StripeGateway
@@ -92,6 +92,7 @@ class InvoicingService:
         self.store = store
         self.stripe = stripe
         self.slack = slack
+        self.courier = Courier(store, slack)
 
     # --- create -------------------------------------------------------------------------------
     def create_from_submission(self, submission: Submission) -> dict[str, Any]:
@@ -215,7 +216,7 @@ class InvoicingService:
         if not channel:
             return
         try:
-            ts = self.slack.post(channel, text, message_blocks)
+            ts = self.courier.post_once(f"message:{row['stripe_id']}", channel, text, message_blocks)
         except SlackFailure as failure:
             if failure.retryable:
                 raise RetryLater(f"Slack: {failure.error}", failure.retry_after) from None
@@ -224,12 +225,13 @@ class InvoicingService:
             note = (f"I couldn't post in <#{channel}> ({failure.error}); invite me there with "
                     "`/invite @invoicebot` to share invoices with the channel.")
             channel = self.slack.open_dm(row["rep_user_id"])
-            ts = self.slack.post(channel, text, message_blocks)
-            self.slack.post(channel, note, thread_ts=ts)
+            ts = self.courier.post_once(f"message:{row['stripe_id']}:dm", channel, text, message_blocks)
+            self.courier.post_once(f"message:{row['stripe_id']}:dm-note", channel, note, thread_ts=ts)
         self.store.set_invoice_message(row["stripe_id"], channel, ts)
 
     # --- actions on an existing invoice -------------------------------------------------------
-    def act(self, action: str, invoice_id: str, user_id: str, channel_id: str | None) -> dict[str, Any]:
+    def act(self, action: str, invoice_id: str, user_id: str, channel_id: str | None,
+            reply_key: str | None = None) -> dict[str, Any]:
         row = self.store.get_invoice(invoice_id)
         if row is None:
             raise GiveUp(f"unknown invoice {invoice_id}")
@@ -269,7 +271,8 @@ class InvoicingService:
         row = self.store.get_invoice(invoice_id) or row
         self.publish_message(row)
         if row.get("channel_id") and row.get("message_ts"):
-            self.slack.post(row["channel_id"], reply, thread_ts=row["message_ts"])
+            self.courier.post_once(f"reply:{reply_key or action + ':' + invoice_id}", row["channel_id"], reply,
+                                   thread_ts=row["message_ts"])
         return row
 
     # --- catalog ------------------------------------------------------------------------------

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot import blocks, money
-from bot.delivery import SlackFailure, SlackOut
+from bot.delivery import Courier, SlackFailure, SlackOut
 from bot.invoicing import InvoicingService, invoice_row
 from bot.queue import GiveUp, RetryLater
+from bot.stripe_gateway import StripeFailure
 from bot.store import Job, SqliteStore, StateChange
 
 logger = logging.getLogger(__name__)
@@ -29,11 +30,10 @@ DIGEST_THRESHOLD = 3  # more notices than this waiting for one channel become a 
 DIGEST_MAX_ITEMS = 250
 NOTICE_KINDS = ("paid", "failed", "processing", "overdue", "foreign")
 
-THREAD_TEXT = {
-    "invoice.finalized": "Finalized as {number}",
-    "invoice.sent": ":email: Emailed to the customer by Stripe",
-    "invoice.voided": ":no_entry_sign: Voided",
-    "invoice.marked_uncollectible": ":warning: Marked uncollectible",
+STATUS_TEXT = {
+    "void": ":no_entry_sign: Voided",
+    "uncollectible": ":warning: Marked uncollectible",
+    "deleted": ":wastebasket: Draft deleted",
 }
 
 
@@ -80,6 +80,7 @@ class NotificationService:
         self.payments_channel = payments_channel
         self.announce_foreign = announce_foreign
         self.pacer = pacer or ChannelPacer()
+        self.courier = Courier(store, slack)
 
     # --- deciding ----------------------------------------------------------------------------
     def process_event(self, event_id: str) -> None:
@@ -89,50 +90,71 @@ class NotificationService:
         event = json.loads(row["payload"])
         outcome = self.store.event_outcome(event_id)
         if outcome is None:
-            outcome = self.store.decide_event(event_id, lambda: self._decide(event))
+            facts = self._look_up(event)
+            outcome = self.store.decide_event(event_id, lambda: self._decide(event, facts))
         self._queue_messages(event_id, event, Outcome.from_json(outcome))
         self.store.mark_event_processed(event_id)
 
-    def _decide(self, event: dict[str, Any]) -> str:
+    def _look_up(self, event: dict[str, Any]) -> dict[str, Any]:
+        """What the decision needs from Stripe, fetched before the store's transaction opens."""
+        obj = (event.get("data") or {}).get("object") or {}
+        try:
+            if event["type"] == "payment_intent.processing":
+                return {"invoice_id": self.invoicing.stripe.invoice_for_payment_intent(obj["id"])}
+            if event["type"] == "invoice.payment_failed":
+                return {"reason": self.invoicing.stripe.payment_failure_reason(obj["id"])}
+        except StripeFailure as failure:
+            if failure.retryable:
+                raise RetryLater(f"Stripe: {failure.message}") from None
+            logger.warning("could not look up %s for %s: %s", event["type"], obj.get("id"), failure.message)
+        return {}
+
+    def _decide(self, event: dict[str, Any], facts: dict[str, Any]) -> str:
         """Runs inside the store's transaction that records the outcome (no Slack or Stripe here)."""
         kind = event["type"]
         obj = (event.get("data") or {}).get("object") or {}
         created = int(event.get("created") or 0)
         if kind.startswith("invoice.") and obj.get("object") == "invoice":
-            return self._decide_invoice(kind, obj, created).to_json()
+            return self._decide_invoice(kind, obj, created, facts).to_json()
         if kind == "payment_intent.processing":
-            invoice_id = _invoice_of_payment_intent(obj)
+            invoice_id = facts.get("invoice_id")
             known = invoice_id and self.store.get_invoice(invoice_id)
             return Outcome(invoice_id if known else None, False,
                            ":hourglass_flowing_sand: Payment processing (bank debit)" if known else None,
                            "processing" if known else None).to_json()
         return Outcome(None, False, None, None).to_json()
 
-    def _decide_invoice(self, kind: str, invoice: dict[str, Any], created: int) -> Outcome:
+    def _decide_invoice(self, kind: str, invoice: dict[str, Any], created: int, facts: dict[str, Any]) -> Outcome:
+        """A status change is news whichever event brings it first (`invoice.updated` often beats
+        `invoice.paid`); the other events of the same change then find nothing new to say."""
         invoice_id = invoice["id"]
         known_before = self.store.get_invoice(invoice_id)
         fields = invoice_row(invoice, known=known_before)
         if kind == "invoice.deleted":
             fields["status"] = "deleted"
         change: StateChange = self.store.apply_invoice_state(invoice_id, fields, created)
-        if kind in ("invoice.paid", "invoice.payment_succeeded"):
-            if not change.status_changed or change.status != "paid":
-                return Outcome(invoice_id, change.applied, None, None)
-            amount = money.format_amount(invoice.get("amount_paid") or invoice.get("total") or 0, fields["currency"])
-            how = " out of band" if invoice.get("paid_out_of_band") else ""
-            return Outcome(invoice_id, True, f":white_check_mark: Paid {amount}{how}", "paid")
-        if kind == "invoice.payment_failed":
-            reason = _failure_reason(invoice)
-            return Outcome(invoice_id, change.applied,
-                           f":x: Payment failed: {reason}. Stripe emailed the customer.", "failed")
-        if kind == "invoice.overdue":
-            first = self.store.mark_overdue_once(invoice_id)
-            return Outcome(invoice_id, change.applied, ":alarm_clock: Overdue" if first else None,
-                           "overdue" if first else None)
-        if kind in THREAD_TEXT and change.status_changed or kind == "invoice.sent":
-            text = THREAD_TEXT[kind].format(number=invoice.get("number") or "")
-            return Outcome(invoice_id, change.applied, text, None)
-        return Outcome(invoice_id, change.applied, None, None)
+        texts: list[str] = []
+        notice: str | None = None
+        if change.status_changed:
+            if change.status == "paid":
+                amount = money.format_amount(invoice.get("amount_paid") or invoice.get("total") or 0,
+                                             fields["currency"])
+                texts.append(f":white_check_mark: Paid {amount}")
+                notice = "paid"
+            elif change.status == "open" and change.previous_status == "draft":
+                texts.append(f"Finalized as {invoice.get('number') or 'an open invoice'}")
+            elif change.status in STATUS_TEXT:
+                texts.append(STATUS_TEXT[change.status])
+        if kind == "invoice.sent":
+            texts.append(":email: Emailed to the customer by Stripe")
+        elif kind == "invoice.payment_failed":
+            reason = (facts.get("reason") or "the payment method was declined").replace("_", " ")
+            texts.append(f":x: Payment failed: {reason}. Stripe emailed the customer.")
+            notice = "failed"
+        elif kind == "invoice.overdue" and self.store.mark_overdue_once(invoice_id):
+            texts.append(":alarm_clock: Overdue")
+            notice = "overdue"
+        return Outcome(invoice_id, change.applied, "\n".join(texts) or None, notice)
 
     # --- queueing the messages ---------------------------------------------------------------
     def _queue_messages(self, event_id: str, event: dict[str, Any], outcome: Outcome) -> None:
@@ -155,7 +177,9 @@ class NotificationService:
                                 "text": outcome.thread_text or ""}, channel=channel)
 
     def route(self, invoice: dict[str, Any]) -> str:
-        for kind, key in (("customer", invoice.get("customer_id")), ("rep", invoice.get("rep_user_id"))):
+        candidates = (("customer", invoice.get("customer_id")), ("customer", (invoice.get("customer_email") or "").lower()),
+                      ("rep", invoice.get("rep_user_id")))
+        for kind, key in candidates:
             if key:
                 channel = self.store.route_for(kind, key)
                 if channel:
@@ -177,23 +201,27 @@ class NotificationService:
         if job.payload.get("remind_button") and invoice.get("rep_user_id"):
             text = f"<@{invoice['rep_user_id']}> {text}: the customer hasn't paid yet."
             extra = blocks.remind_blocks(invoice["stripe_id"])
-        self._post(invoice["channel_id"], text, blocks.notice(text) + extra, thread_ts=invoice["message_ts"])
+        self._post(job.key, invoice["channel_id"], text, blocks.notice(text) + extra, thread_ts=invoice["message_ts"])
 
     def channel_notice(self, job: Job) -> None:
         channel = job.payload["channel"]
         wait = self.pacer.wait_time(channel)
         if wait > 0:
             raise RetryLater("channel pace", wait)
-        waiting = self.store.pending_notices(channel, exclude_job=job.id, limit=DIGEST_MAX_ITEMS - 1)
-        if len(waiting) >= DIGEST_THRESHOLD:
-            self._post_digest(channel, [job] + waiting)
+        if job.digest_key:  # an interrupted digest: post the very same one again
+            members = [member for member in self.store.digest_members(job.digest_key) if member.id != job.id]
+            self._post_digest(channel, job.digest_key, [job, *members])
+            return
+        waiting = self.store.claim_digest(channel, job, limit=DIGEST_MAX_ITEMS - 1, threshold=DIGEST_THRESHOLD)
+        if waiting:
+            self._post_digest(channel, f"digest:{job.id}", [job, *waiting])
             return
         invoice = self.store.get_invoice(job.payload["invoice_id"]) or {"stripe_id": job.payload["invoice_id"],
                                                                          "currency": "usd", "status": "open"}
         text, notice_blocks = blocks.payment_notice(job.payload["kind"], invoice, self._message_link(invoice))
-        self._post(channel, text, notice_blocks)
+        self._post(job.key, channel, text, notice_blocks)
 
-    def _post_digest(self, channel: str, jobs: list[Job]) -> None:
+    def _post_digest(self, channel: str, digest_key: str, jobs: list[Job]) -> None:
         items = []
         for job in jobs:
             invoice = self.store.get_invoice(job.payload["invoice_id"]) or {
@@ -201,9 +229,9 @@ class NotificationService:
             items.append((job.payload["kind"], invoice))
         text, digest_blocks = blocks.digest(items)
         try:
-            self._post(channel, text, digest_blocks)
+            self._post(digest_key, channel, text, digest_blocks)
         except (RetryLater, GiveUp) as error:
-            # Hand the folded notices back so the next attempt (or digest) carries them again.
+            # Hand the folded notices back, still bound to this digest, for the next attempt.
             delay = error.delay if isinstance(error, RetryLater) and error.delay else POST_INTERVAL
             for job in jobs[1:]:
                 self.store.retry_job(job.id, delay, str(error))
@@ -216,9 +244,10 @@ class NotificationService:
             return self.slack.permalink(invoice["channel_id"], invoice["message_ts"])
         return None
 
-    def _post(self, channel: str, text: str, message_blocks: list[dict[str, Any]], thread_ts: str | None = None) -> None:
+    def _post(self, key: str, channel: str, text: str, message_blocks: list[dict[str, Any]],
+              thread_ts: str | None = None) -> None:
         try:
-            self.slack.post(channel, text, message_blocks, thread_ts=thread_ts)
+            self.courier.post_once(key, channel, text, message_blocks, thread_ts=thread_ts)
         except SlackFailure as failure:
             if failure.retry_after:
                 self.pacer.reserve(channel, failure.retry_after)
@@ -226,24 +255,3 @@ class NotificationService:
                 raise RetryLater(f"Slack: {failure.error}", failure.retry_after) from None
             raise GiveUp(f"Slack refused the message for {channel}: {failure.error}") from None
         self.pacer.reserve(channel)
-
-
-def _invoice_of_payment_intent(payment_intent: dict[str, Any]) -> str | None:
-    invoice = payment_intent.get("invoice")
-    if isinstance(invoice, dict):
-        return invoice.get("id")
-    if isinstance(invoice, str):
-        return invoice
-    metadata = payment_intent.get("metadata") or {}
-    return metadata.get("invoice") or metadata.get("invoice_id")
-
-
-def _failure_reason(invoice: dict[str, Any]) -> str:
-    error = invoice.get("last_finalization_error") or {}
-    payment_error = (invoice.get("last_payment_error") or {}) if isinstance(invoice.get("last_payment_error"),
-                                                                            dict) else {}
-    for source in (payment_error, error):
-        for key in ("decline_code", "code", "message"):
-            if source.get(key):
-                return str(source[key]).replace("_", " ")
-    return "the customer's payment method was declined"

@@ -134,6 +134,18 @@ def m002_event_outcomes_and_notices(db: Database) -> None:
     db["jobs"].create_index(["kind", "channel", "status"])
 
 
+@migrations()
+def m003_deliveries(db: Database) -> None:
+    # One row per Slack message the bot means to post once: written before the post, completed
+    # with its ts after, so a restart can tell "maybe posted" (look in Slack) from "never tried".
+    db["deliveries"].create(
+        {"key": str, "channel": str, "thread_ts": str, "status": str, "ts": str, "started_at": float},
+        pk="key",
+    )
+    db["jobs"].add_column("digest_key", str)
+    db["jobs"].create_index(["digest_key"])
+
+
 @dataclass(frozen=True)
 class StateChange:
     applied: bool
@@ -152,6 +164,7 @@ class Job:
     key: str
     payload: dict[str, Any]
     attempts: int
+    digest_key: str | None = None
 
 
 class Store(Protocol):
@@ -193,6 +206,7 @@ class Store(Protocol):
     ) -> None: ...
     def audit_for(self, invoice_id: str) -> list[dict[str, Any]]: ...
     def set_route(self, kind: str, key: str, channel_id: str, set_by: str) -> None: ...
+    def list_routes(self) -> list[dict[str, Any]]: ...
     def route_for(self, kind: str, key: str) -> str | None: ...
 
 
@@ -417,24 +431,47 @@ class SqliteStore:
             )
             return cursor.rowcount == 1
 
-    def pending_notices(self, channel: str, exclude_job: int, limit: int,
-                        lease_seconds: float = 60.0) -> list[Job]:
-        """Claim the channel notices waiting besides `exclude_job`, oldest first, for a digest."""
+    def claim_digest(self, channel: str, leader: Job, limit: int, threshold: int,
+                     lease_seconds: float = 60.0) -> list[Job]:
+        """When at least `threshold` other notices wait for `channel`, bind them and `leader` into one
+        digest (a durable `digest_key`) and claim them; otherwise claim nothing."""
         now = time.time()
+        digest_key = f"digest:{leader.id}"
         with self._transaction() as db:
             rows = list(db.query(
-                "SELECT * FROM jobs WHERE kind = 'channel_notice' AND channel = ? AND id != ? AND "
-                "(status = 'pending' OR (status = 'running' AND lease_until < ?)) ORDER BY id LIMIT ?",
-                [channel, exclude_job, now, limit],
+                "SELECT * FROM jobs WHERE kind = 'channel_notice' AND channel = ? AND id != ? AND digest_key IS NULL "
+                "AND (status = 'pending' OR (status = 'running' AND lease_until < ?)) ORDER BY id LIMIT ?",
+                [channel, leader.id, now, limit],
             ))
-            if rows:
-                ids = [row["id"] for row in rows]
-                db.execute(
-                    f"UPDATE jobs SET status = 'running', lease_until = ?, updated_at = ? "
-                    f"WHERE id IN ({', '.join('?' for _ in ids)})",
-                    [now + lease_seconds, now, *ids],
-                )
-        return [Job(row["id"], row["kind"], row["key"], json.loads(row["payload"]), row["attempts"]) for row in rows]
+            if len(rows) < threshold:
+                return []
+            ids = [leader.id, *(row["id"] for row in rows)]
+            db.execute(
+                f"UPDATE jobs SET status = 'running', digest_key = ?, lease_until = ?, updated_at = ? "
+                f"WHERE id IN ({', '.join('?' for _ in ids)})",
+                [digest_key, now + lease_seconds, now, *ids],
+            )
+        return [Job(row["id"], row["kind"], row["key"], json.loads(row["payload"]), row["attempts"], digest_key)
+                for row in rows]
+
+    def digest_members(self, digest_key: str) -> list[Job]:
+        rows = self._rows("SELECT * FROM jobs WHERE digest_key = ? AND status != 'done' ORDER BY id", [digest_key])
+        return [Job(row["id"], row["kind"], row["key"], json.loads(row["payload"]), row["attempts"], digest_key)
+                for row in rows]
+
+    # --- deliveries: Slack messages posted once ------------------------------------------------
+    def begin_delivery(self, key: str, channel: str, thread_ts: str | None) -> dict[str, Any] | None:
+        """Record the intent to post; returns the earlier record when there was one."""
+        with self._transaction() as db:
+            earlier = next(db.query("SELECT * FROM deliveries WHERE key = ?", [key]), None)
+            if earlier is None:
+                db["deliveries"].insert({"key": key, "channel": channel, "thread_ts": thread_ts,
+                                         "status": "sending", "ts": None, "started_at": time.time()})
+            return earlier
+
+    def finish_delivery(self, key: str, ts: str) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE deliveries SET status = 'sent', ts = ? WHERE key = ?", [ts, key])
 
     def complete_jobs(self, job_ids: list[int]) -> None:
         if not job_ids:
@@ -468,7 +505,15 @@ class SqliteStore:
                 "WHERE id = ?",
                 [now + lease_seconds, now, row["id"]],
             )
-        return Job(row["id"], row["kind"], row["key"], json.loads(row["payload"]), row["attempts"] + 1)
+            if row["digest_key"]:
+                # A digest's notices travel together: no other worker may post any of them meanwhile.
+                db.execute(
+                    "UPDATE jobs SET status = 'running', lease_until = ?, updated_at = ? "
+                    "WHERE digest_key = ? AND status != 'done'",
+                    [now + lease_seconds, now, row["digest_key"]],
+                )
+        return Job(row["id"], row["kind"], row["key"], json.loads(row["payload"]), row["attempts"] + 1,
+                   row["digest_key"])
 
     def complete_job(self, job_id: int) -> None:
         with self._transaction() as db:
@@ -531,6 +576,9 @@ class SqliteStore:
                 {"kind": kind, "key": key, "channel_id": channel_id, "set_by": set_by, "at": time.time()},
                 pk=("kind", "key"),
             )
+
+    def list_routes(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM routes ORDER BY kind, key")
 
     def route_for(self, kind: str, key: str) -> str | None:
         row = self._one("SELECT channel_id FROM routes WHERE kind = ? AND key = ?", [kind, key])

@@ -197,6 +197,29 @@ class StripeGateway:
     def get_invoice(self, invoice_id: str) -> dict[str, Any]:
         return self._call(self._client.v1.invoices.retrieve, invoice_id, params={"expand": ["customer"]})
 
+    # --- payments -----------------------------------------------------------------------------
+    def invoice_for_payment_intent(self, payment_intent_id: str) -> str | None:
+        """PaymentIntents no longer name their invoice; Stripe's invoice_payments link the two."""
+        page = self._call(self._client.v1.invoice_payments.list, params={
+            "payment": {"type": "payment_intent", "payment_intent": payment_intent_id}, "limit": 1})
+        data = page.get("data") or []
+        invoice = data[0].get("invoice") if data else None
+        return invoice.get("id") if isinstance(invoice, dict) else invoice
+
+    def payment_failure_reason(self, invoice_id: str) -> str | None:
+        """Why the invoice's latest payment attempt failed, from its PaymentIntent."""
+        page = self._call(self._client.v1.invoice_payments.list, params={"invoice": invoice_id, "limit": 10})
+        for payment in page.get("data") or []:
+            payment_intent = (payment.get("payment") or {}).get("payment_intent")
+            if isinstance(payment_intent, dict):
+                payment_intent = payment_intent.get("id")
+            if not payment_intent:
+                continue
+            error = self._call(self._client.v1.payment_intents.retrieve, payment_intent).get("last_payment_error")
+            if error:
+                return str(error.get("decline_code") or error.get("code") or error.get("message") or "")
+        return None
+
     def _paginate(self, list_fn: Any, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         cursor: str | None = None
         while True:

@@ -266,3 +266,41 @@ def state_values(view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]
         else:
             state[block_id] = {action_id: {"type": kind, "value": value}}
     return state
+
+
+def wait_for(probe: Any, timeout: float = 10.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while not (result := probe()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+    return result
+
+
+def open_modal(bot: BotClient, fake_slack: Any, text: str = "", channel: str = "CSALES",
+               user: str = "UREP") -> dict[str, Any]:
+    """Type /invoice and return the modal the bot opened (with its view id)."""
+    before = len(fake_slack.calls_to("views.open"))
+    response = bot.slash(text, trigger_id=fake_slack.new_trigger_id(), response_url=fake_slack.response_url(),
+                         channel=channel, user=user)
+    assert response.status_code == 200, response.text
+    wait_for(lambda: len(fake_slack.calls_to("views.open")) > before, 5, "views.open")
+    call = fake_slack.calls_to("views.open")[-1]
+    assert call.ok, call.error
+    return {**call.args["view"], "id": call.result["view"]["id"]}
+
+
+def create_invoice(bot: Any, fake_slack: Any, fake_stripe: Any, *, name: str = "Jenny Rosen",
+                   email: str = "jenny@example.com", amount: str = "1234.00", currency: str = "usd",
+                   delivery: str = "send", user: str = "UREP", channel: str = "CSALES") -> dict[str, Any]:
+    """The whole Slack flow: /invoice, fill in, submit; returns the invoice as the fake Stripe has it."""
+    known = {invoice["id"] for invoice in fake_stripe.objects("invoice")}
+    view = open_modal(bot, fake_slack, channel=channel, user=user)
+    response = bot.submit(view, {"customer_name": name, "customer_email": email, "currency": currency,
+                                 "line_1_description": "Services", "line_1_unit_amount": amount,
+                                 "delivery": delivery}, user=user)
+    assert response.status_code == 200 and response.json().get("response_action") == "update", response.text
+    bot.wait_idle()
+    created = [invoice for invoice in fake_stripe.objects("invoice") if invoice["id"] not in known]
+    assert len(created) == 1
+    return created[0]

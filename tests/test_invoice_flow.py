@@ -10,24 +10,7 @@ import pytest
 
 from tests.fakes.slack_fake import FakeSlack
 from tests.fakes.stripe_fake import FakeStripe
-from tests.harness import RunningBot
-
-
-def open_modal(bot: RunningBot, fake_slack: FakeSlack, text: str = "", channel: str = "CSALES") -> dict[str, Any]:
-    before = len(fake_slack.calls_to("views.open"))
-    response = bot.slash(text, trigger_id=fake_slack.new_trigger_id(), response_url=fake_slack.response_url(),
-                         channel=channel)
-    assert response.status_code == 200, response.text
-    deadline = time.monotonic() + 5
-    while len(fake_slack.calls_to("views.open")) == before:
-        assert time.monotonic() < deadline, "views.open was not called"
-        time.sleep(0.01)
-    call = fake_slack.calls_to("views.open")[-1]
-    assert call.ok, call.error
-    view_id = call.result["view"]["id"] if getattr(call, "result", None) else None
-    view = dict(call.args["view"])
-    view["id"] = view_id or next(iter(fake_slack.views))
-    return view
+from tests.harness import RunningBot, open_modal
 
 
 def add_catalog_price(bot: RunningBot, fake_slack: FakeSlack, text: str) -> dict[str, Any]:

@@ -47,4 +47,5 @@ def test_manifest_declares_what_the_bot_uses_and_no_more() -> None:
     interactivity = data["settings"]["interactivity"]
     assert interactivity["is_enabled"] and interactivity["message_menu_options_url"].endswith("/slack/events")
     assert set(data["oauth_config"]["scopes"]["bot"]) == {"commands", "chat:write", "im:write", "users:read",
-                                                          "usergroups:read"}
+                                                          "usergroups:read", "channels:history", "groups:history",
+                                                          "im:history"}

@@ -10,7 +10,7 @@ import pytest
 
 from tests.fakes.slack_fake import FakeSlack
 from tests.fakes.stripe_fake import FakeStripe
-from tests.harness import WEBHOOK_SECRET, BotProcess, state_values, bot_settings
+from tests.harness import WEBHOOK_SECRET, BotProcess, bot_settings, state_values, wait_for
 
 
 @pytest.fixture
@@ -20,14 +20,6 @@ def process_bot(tmp_path: Path, fake_slack: FakeSlack, fake_stripe: FakeStripe) 
     fake_stripe.add_webhook_endpoint(bot.url + "/stripe/webhook", WEBHOOK_SECRET)
     yield bot
     bot.stop()
-
-
-def wait_for(probe, timeout: float = 10.0, what: str = "condition"):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout
-    while not (result := probe()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-    return result
 
 
 def open_and_submit(bot: BotProcess, fake_slack: FakeSlack) -> str:

@@ -133,6 +133,8 @@ class Workspace:
             "usergroups.users.list": self._usergroups_users_list,
             "conversations.info": self._conversations_info,
             "conversations.open": self._conversations_open,
+            "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
         }
 
     # ------------------------------------------------------------------
@@ -429,6 +431,43 @@ class Workspace:
     def _conversations_info(self, args: Args) -> Body:
         channel = self._target(args, posting=False)
         return {"channel": channel.to_api()}
+
+    def _history_page(self, messages: list[Message], args: Args, *, newest_first: bool) -> Body:
+        """Slack's history paging: `oldest`/`latest` exclusive, `limit` (default 100), metadata on request."""
+        oldest = _ts_key(_text_arg(args, "oldest") or "0")
+        latest = _ts_key(_text_arg(args, "latest") or "9999999999.999999")
+        try:
+            limit = max(1, min(int(args.get("limit") or 100), 999))
+        except (TypeError, ValueError):
+            raise SlackError("invalid_limit") from None
+        chosen = [m for m in messages if oldest < _ts_key(m.ts) < latest]
+        if newest_first:
+            chosen.reverse()
+        page = chosen[:limit]
+        with_metadata = _flag(args, "include_all_metadata")
+        rendered = []
+        for message in page:
+            body = message.to_api(self.team_id, self.app_id)
+            if not with_metadata:
+                body.pop("metadata", None)
+            rendered.append(body)
+        return {"messages": rendered, "has_more": len(chosen) > limit}
+
+    def _conversations_history(self, args: Args) -> Body:
+        channel = self._target(args, posting=False)
+        if not channel.is_member and not channel.id.startswith("D"):
+            raise SlackError("not_in_channel")
+        return self._history_page(self.messages(channel.id), args, newest_first=True)
+
+    def _conversations_replies(self, args: Args) -> Body:
+        channel = self._target(args, posting=False)
+        ts = _text_arg(args, "ts")
+        if ts is None:
+            raise SlackError("invalid_arguments", ["[ERROR] missing required field: ts"])
+        parent = self.message(channel.id, ts)
+        if parent is None:
+            raise SlackError("thread_not_found")
+        return self._history_page([parent, *self.thread(channel.id, ts)], args, newest_first=False)
 
     def _conversations_open(self, args: Args) -> Body:
         if _text_arg(args, "channel") is not None:

@@ -1,0 +1,90 @@
+"""A stateful fake of the Stripe API (v1 billing subset), served over real HTTP.
+
+Reach it through the real SDK::
+
+    from tests.fakes.stripe_fake import FakeStripe
+
+    with FakeStripe(api_key="sk_test_fake") as fake:          # binds 127.0.0.1 on a free port
+        client = stripe.StripeClient("sk_test_fake", base_addresses={"api": fake.url})
+        customer = client.v1.customers.create({"email": "ada@example.com"})
+
+Endpoints: customers (CRUD, list, search), products and prices (create, retrieve, update, list,
+search; product delete), invoices (CRUD, list, search, finalize, send, void, mark_uncollectible,
+pay, add_lines, remove_lines, lines), invoice items (CRUD, list), invoice_payments and
+payment_intents (read-only), events (list, retrieve). Parameters are decoded from the SDK's form
+encoding and validated against the SDK's own ``stripe.params`` TypedDicts; business rules follow
+Stripe's (invoice status machine, collection methods, 250 lines, currencies, idempotency keys).
+Objects are shaped after Stripe's published fixtures (``tests/data/stripe/fixtures3.json``).
+
+Public interface
+----------------
+``FakeStripe(api_key="sk_test_fake", *, port=0, host="127.0.0.1", seed=None, api_version=None)``
+    ``start()`` (returns self), ``stop()``, context manager, ``url``, ``reset()``.
+    Requests must carry ``Authorization: Bearer <api_key>`` (or basic auth), else 401.
+
+Webhooks
+    ``add_webhook_endpoint(url, secret)``; ``flush_webhooks(timeout=10.0)`` blocks until every
+    queued delivery was attempted (delivered, or its retries exhausted). Switches on
+    ``fake.webhooks``:
+
+    - ``duplicate = k``: deliver each event ``1 + k`` times (same id and body);
+    - ``shuffle = True``: hold deliveries and release them in random order
+      (``shuffle_window`` seconds after the first, default 0.25, or at once on flush);
+    - ``delay = seconds``: wait before the first delivery attempt of each event;
+    - ``pause()`` / ``resume()`` / ``paused``: queue deliveries without sending them;
+    - ``max_attempts`` (4), ``retry_backoff`` (0.05 s, doubling), ``timeout`` (5 s): retries on
+      non-2xx answers and connection errors;
+    - ``attempts``: log of every delivery attempt (``DeliveryAttempt``).
+
+    Signatures are Stripe's: ``Stripe-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "t.body")>``.
+
+Faults
+    ``inject(method=None, path_prefix="/", latency=0.0, status=None, count=None) -> Fault``:
+    ``latency`` delays the response (the request is executed first unless ``status`` is given);
+    ``status`` 500/502/503 (``api_error``), 429 (``rate_limit``), 409 (``lock_timeout``) answers an
+    error without executing and without storing an idempotent result; ``count=None`` means every
+    matching request. ``clear_faults()``.
+
+Test helpers (change state as Stripe would and emit its events; raise ``StripeApiError`` on misuse)
+    ``pay_invoice(invoice_id, out_of_band=False)``, ``fail_payment(invoice_id,
+    decline_code="card_declined")``, ``start_processing(invoice_id)``, ``make_overdue(invoice_id)``.
+
+Inspection
+    ``objects(kind)`` for kind in customer, product, price, invoice, invoiceitem, payment_intent,
+    invoice_payment, event (creation order); ``get(object_id)``; ``requests``
+    (``RecordedRequest``: method, path, params, idempotency_key, status, replayed, request_id);
+    ``events``.
+
+Events emitted
+--------------
+``customer.created|updated|deleted``, ``product.created|updated|deleted``,
+``price.created|updated``, ``invoice.created|updated|deleted``, ``invoice.finalized``,
+``invoice.sent``, ``invoice.paid``, ``invoice.payment_succeeded``, ``invoice.payment_failed``,
+``invoice.voided``, ``invoice.marked_uncollectible``, ``invoice.overdue``,
+``invoiceitem.created|updated|deleted``, ``payment_intent.processing|succeeded|payment_failed|canceled``.
+Status changes emit the specific event(s) then ``invoice.updated`` (with ``previous_attributes``).
+Finalizing a zero-total invoice pays it at once (``invoice.paid`` + ``invoice.payment_succeeded``).
+
+Test payment methods for ``POST /v1/invoices/{id}/pay``: any ``pm_...`` id succeeds except
+``pm_card_chargeDeclined*`` variants (e.g. ``pm_card_chargeDeclinedInsufficientFunds``), which
+decline with a 402 ``card_error`` and record the failed attempt.
+
+Standalone: ``python -m tests.fakes.stripe_fake --port 12111 --api-key sk_test_x
+[--webhook-url URL --webhook-secret whsec_x]``.
+"""
+
+from .api import RecordedRequest
+from .errors import StripeApiError
+from .fake import FakeStripe
+from .faults import Fault
+from .webhooks import DeliveryAttempt, WebhookDispatcher, signature_header
+
+__all__ = [
+    "DeliveryAttempt",
+    "FakeStripe",
+    "Fault",
+    "RecordedRequest",
+    "StripeApiError",
+    "WebhookDispatcher",
+    "signature_header",
+]
