@@ -24,10 +24,12 @@ from starlette.routing import Route
 
 import handlers
 from bot import blocks
+from bot.browse import Browser
 from bot.config import Settings
 from bot.delivery import SlackOut, build_web_client
 from bot.invoicing import InvoicingService, Submission
 from bot.notifications import NotificationService
+from bot.people import People
 from bot.permissions import Permissions
 from bot.queue import GiveUp, Worker
 from bot.store import Job, SqliteStore, open_store
@@ -38,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 MAX_SLACK_BODY_BYTES = 1024 * 1024
 CATALOG_REFRESH_SECONDS = 600
+OVERDUE_SWEEP_SECONDS = 900
 
 
 @dataclass
@@ -49,6 +52,8 @@ class Services:
     invoicing: InvoicingService
     notifications: NotificationService
     permissions: Permissions
+    people: People
+    browser: Browser
     worker: Worker
     bolt: App
     webhooks: WebhookReceiver
@@ -63,10 +68,11 @@ def build(settings: Settings, *, worker_threads: int | None = None) -> Services:
     invoicing = InvoicingService(store, stripe, slack)
     notifications = NotificationService(store, slack, invoicing, payments_channel=settings.payments_channel,
                                         announce_foreign=settings.announce_foreign_invoices)
+    people = People(lambda user: dict(web_client.users_info(user=user)["user"]))
     permissions = Permissions(
         settings.creator_ids, settings.admin_ids,
         group_members=lambda group: list(web_client.usergroups_users_list(usergroup=group)["users"]),
-        is_workspace_admin=lambda user: bool(web_client.users_info(user=user)["user"].get("is_admin")),
+        is_workspace_admin=people.is_admin,
     )
     worker = Worker(store, {}, threads=worker_threads or settings.worker_threads)
     bolt = App(
@@ -78,7 +84,8 @@ def build(settings: Settings, *, worker_threads: int | None = None) -> Services:
         token_verification_enabled=False,
         process_before_response=False,
     )
-    services = Services(settings, store, stripe, slack, invoicing, notifications, permissions, worker, bolt,
+    services = Services(settings, store, stripe, slack, invoicing, notifications, permissions, people,
+                        Browser(store, stripe, people), worker, bolt,
                         WebhookReceiver(store, settings.stripe_webhook_secret.get_secret_value(), worker.wake))
     worker.handlers.update(job_handlers(services))
     worker.on_give_up = lambda job, reason: report_failed_job(services, job, reason)
@@ -90,7 +97,12 @@ def job_handlers(services: Services) -> dict[str, Any]:
     invoicing, notifications = services.invoicing, services.notifications
 
     def create_invoice(job: Job) -> None:
-        invoicing.create_from_submission(Submission.from_payload(job.payload))
+        submission = Submission.from_payload(job.payload)
+        refusal = services.permissions.refuse("create", submission.user_id, None)
+        if refusal:  # the modal only opens for people who may create; this catches a forged submission
+            services.slack.update_view(submission.view_id, blocks.status_view("Not allowed", refusal))
+            raise GiveUp(refusal)
+        invoicing.create_from_submission(submission)
 
     def invoice_action(job: Job) -> None:
         payload = job.payload
@@ -110,15 +122,20 @@ def job_handlers(services: Services) -> dict[str, Any]:
                                f":white_check_mark: Created *{blocks.escape(payload['name'])}*: product "
                                f"`{product['id']}`, price `{price['id']}`")
 
+    def overdue_sweep(job: Job) -> None:
+        notifications.sweep_overdue()
+        schedule(services.store, "overdue_sweep", OVERDUE_SWEEP_SECONDS, delay=OVERDUE_SWEEP_SECONDS)
+
     def refresh_catalog(job: Job) -> None:
         invoicing.refresh_catalog()
-        schedule_catalog_refresh(services.store, delay=CATALOG_REFRESH_SECONDS)
+        schedule(services.store, "refresh_catalog", CATALOG_REFRESH_SECONDS, delay=CATALOG_REFRESH_SECONDS)
 
     return {
         "create_invoice": create_invoice,
         "invoice_action": invoice_action,
         "catalog_add": catalog_add,
         "refresh_catalog": refresh_catalog,
+        "overdue_sweep": overdue_sweep,
         EVENT_JOB: lambda job: notifications.process_event(job.payload["event_id"]),
         "refresh_message": notifications.refresh_message,
         "thread_reply": notifications.thread_reply,
@@ -182,7 +199,8 @@ def asgi_app(services: Services) -> Starlette:
 
 def start(services: Services) -> None:
     services.worker.start()
-    schedule_catalog_refresh(services.store, delay=0)
+    schedule(services.store, "refresh_catalog", CATALOG_REFRESH_SECONDS, delay=0)
+    schedule(services.store, "overdue_sweep", OVERDUE_SWEEP_SECONDS, delay=0)
     if services.settings.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -200,7 +218,7 @@ def stop(services: Services) -> None:
     services.store.close()
 
 
-def schedule_catalog_refresh(store: SqliteStore, delay: float) -> None:
-    """One refresh per window, however many times this is asked for."""
-    window = int((time.time() + delay) // CATALOG_REFRESH_SECONDS)
-    store.enqueue("refresh_catalog", f"refresh_catalog:{window}", {}, delay=delay)
+def schedule(store: SqliteStore, kind: str, period: float, delay: float) -> None:
+    """A periodic job: one run per period, however many times (or processes) ask for it."""
+    window = int((time.time() + delay) // period)
+    store.enqueue(kind, f"{kind}:{window}", {}, delay=delay)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -209,10 +209,16 @@ def status_view(title: str, text: str) -> dict[str, Any]:
 
 
 # --- the invoice message ----------------------------------------------------------------------
-def format_due(due_date: int | None) -> str:
+def format_due(due_date: int | None, zone: tzinfo = UTC) -> str:
     if not due_date:
         return "not set"
-    return datetime.fromtimestamp(due_date, tz=UTC).strftime("%b %-d, %Y")
+    return datetime.fromtimestamp(due_date, tz=zone).strftime("%b %-d, %Y")
+
+
+def format_moment(timestamp: float | None, zone: tzinfo = UTC) -> str:
+    if not timestamp:
+        return "unknown time"
+    return datetime.fromtimestamp(timestamp, tz=zone).strftime("%b %-d, %Y %H:%M %Z")
 
 
 def due_mrkdwn(due_date: int | None) -> str:
@@ -402,3 +408,65 @@ def home_view(totals: list[dict[str, Any]], recent: list[dict[str, Any]]) -> dic
     else:
         home_blocks.append(SectionBlock(text=MarkdownTextObject(text="You haven't created any invoices yet.")))
     return View(type="home", blocks=home_blocks).to_dict()
+
+
+# --- finding invoices -------------------------------------------------------------------------
+LIST_PAGE_SIZE = 20
+LIST_MORE_ACTION = "list_more"
+SHOW_ACTION = "invoice_show"
+
+
+def invoice_summary_line(invoice: dict[str, Any], zone: tzinfo, now: float) -> str:
+    status = invoice["status"]
+    badge = STATUS_BADGES.get(status, escape(status))
+    if status == "open" and invoice.get("due_date") and invoice["due_date"] < now:
+        badge = ":alarm_clock: Overdue"
+    return f"*{escape(invoice.get('number') or invoice['stripe_id'])}* · {badge}\n" + \
+        f"{_invoice_line(invoice).split(' · ', 1)[1]} · due {format_due(invoice.get('due_date'), zone)}"
+
+
+def invoice_list(invoices: list[dict[str, Any]], *, heading: str, zone: tzinfo, now: float,
+                 more_value: str | None) -> list[dict[str, Any]]:
+    """One page of `/invoice list`: at most LIST_PAGE_SIZE invoices, each with an Open button."""
+    list_blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=truncate(heading, 3000)))]
+    for invoice in invoices[:LIST_PAGE_SIZE]:
+        list_blocks.append(SectionBlock(
+            text=MarkdownTextObject(text=truncate(invoice_summary_line(invoice, zone, now), 3000)),
+            accessory=ButtonElement(text=plain("Open"), action_id=SHOW_ACTION, value=invoice["stripe_id"]),
+        ))
+    if not invoices:
+        list_blocks.append(SectionBlock(text=MarkdownTextObject(text="No invoices match.")))
+    if more_value:
+        list_blocks.append(ActionsBlock(elements=[
+            ButtonElement(text=plain("Show more"), action_id=LIST_MORE_ACTION, value=more_value)]))
+    return [block.to_dict() for block in list_blocks]
+
+
+def invoice_card(invoice: dict[str, Any], lines: list[dict[str, Any]], history: list[tuple[float, str]],
+                 zone: tzinfo) -> list[dict[str, Any]]:
+    """`/invoice show`: the invoice message plus every line, payments and its history."""
+    _, card = invoice_message(invoice, [])
+    currency = invoice["currency"]
+    extra: list[Block] = []
+    if lines:
+        extra.append(SectionBlock(text=MarkdownTextObject(text=truncate(
+            "*Lines*\n" + lines_summary(lines, currency, shown=40), 3000))))
+    paid = money.format_amount(invoice.get("amount_paid") or 0, currency)
+    remaining = money.format_amount(invoice.get("amount_remaining") or 0, currency)
+    extra.append(SectionBlock(text=MarkdownTextObject(
+        text=f"*Payments*\nPaid {escape(paid)} · remaining {escape(remaining)} · due "
+             f"{format_due(invoice.get('due_date'), zone)}")))
+    if history:
+        entries = [f"{format_moment(at, zone)} – {what}" for at, what in sorted(history)[-25:]]
+        extra.append(SectionBlock(text=MarkdownTextObject(text=truncate("*History*\n" + "\n".join(entries), 3000))))
+    return card + [block.to_dict() for block in extra]
+
+
+def audit_blocks(invoice: dict[str, Any], rows: list[dict[str, Any]], zone: tzinfo) -> list[dict[str, Any]]:
+    lines = []
+    for row in rows[-40:]:
+        ids = ", ".join(f"{k} `{escape(str(v))}`" for k, v in json.loads(row.get("stripe_ids") or "{}").items())
+        lines.append(f"{format_moment(row['at'], zone)} – <@{row['actor']}> *{escape(row['action'])}*"
+                     + (f" ({ids})" if ids else ""))
+    text = f"*Audit log of {escape(invoice_title(invoice))}*\n" + ("\n".join(lines) or "Nothing recorded.")
+    return [SectionBlock(text=MarkdownTextObject(text=truncate(text, 3000))).to_dict()]

@@ -16,6 +16,9 @@ HELP = "\n".join([
     "• `/invoice catalog add \"Gold Special\" 10.00 usd` – create a product and its price",
     "• `/invoice route customer jenny@example.com #channel` or `/invoice route rep @rep #channel` – "
     "send that customer's or rep's payment news to a channel (admins); `/invoice route` lists routes",
+    "• `/invoice list [open|draft|overdue|paid|void] [customer name or email]` – find invoices, newest first",
+    "• `/invoice show INV-0001` (or an `in_...` id) – one invoice with its lines, payments and history",
+    "• `/invoice audit INV-0001` – who did what to an invoice (admins)",
     "• `/invoice help` – this help",
     "Example: `/invoice new jenny@example.com`",
 ])
@@ -56,13 +59,32 @@ class ListRoutes:
 
 
 @dataclass(frozen=True)
+class ListInvoices:
+    status: str | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class ShowInvoice:
+    reference: str
+
+
+@dataclass(frozen=True)
+class ShowAudit:
+    reference: str
+
+
+@dataclass(frozen=True)
 class Refuse:
     """The command was understood but its arguments are wrong; `message` says how to fix them."""
 
     message: str
 
 
-Command = OpenModal | ShowHelp | ListCatalog | AddCatalogPrice | SetRoute | ListRoutes | Refuse
+Command = (OpenModal | ShowHelp | ListCatalog | AddCatalogPrice | SetRoute | ListRoutes | ListInvoices | ShowInvoice
+           | ShowAudit | Refuse)
+LIST_STATUSES = ("open", "draft", "overdue", "paid", "void", "uncollectible")
+MAX_QUERY = 200
 
 # With `should_escape` on, Slack sends mentions and links in the command text as <#C123|name>,
 # <@U123|name> and <mailto:a@b.c|a@b.c>.
@@ -91,6 +113,16 @@ def parse(text: str) -> Command:
             return ListCatalog()
         if words[1].lower() == "add":
             return _catalog_add(words[2:])
+    if head == "list":
+        rest = words[1:]
+        status = rest[0].lower() if rest and rest[0].lower() in LIST_STATUSES else None
+        text = " ".join(plain_email(word) for word in rest[1 if status else 0:]).strip()[:MAX_QUERY] or None
+        return ListInvoices(status=status, text=text)
+    if head in ("show", "audit"):
+        if len(words) != 2:
+            return Refuse(f"Usage: `/invoice {head} INV-0001` (the invoice number, or its in_... id)")
+        reference = words[1].strip()[:100]
+        return ShowInvoice(reference) if head == "show" else ShowAudit(reference)
     if head == "route":
         return ListRoutes() if len(words) == 1 else _route(words[1:])
     return ShowHelp(unknown=words[0])

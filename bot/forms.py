@@ -9,21 +9,61 @@ block id, so every rule violation lands on the field the rep has to fix. Validat
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from bot import money
 from bot.stripe_gateway import MAX_INVOICE_LINES
 
-EMAIL = re.compile(r"^[^@\s<>&\"',;:]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$")
+EMAIL = re.compile(r"^[^@\s<>&\"',;:\x00-\x1f\x7f]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$")
+MAX_EMAIL = 254  # RFC 5321's limit for a whole address
 MAX_MEMO = 500
 MAX_DESCRIPTION = 250
 MAX_NAME = 200
 MAX_QUANTITY = 1_000_000
+MAX_AMOUNT_TEXT = 40  # far more than any amount `money.parse_amount` accepts, with symbol and grouping
+# Bidi embeddings, overrides and isolates: they reorder how text displays ("‮fdp.exe"), in Slack and
+# on the invoice, so a name or description could show something other than what was stored.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_FULL_WIDTH_DIGITS = str.maketrans({chr(0xFF10 + i): str(i) for i in range(10)})
 
 PriceLookup = Callable[[str], dict[str, Any] | None]
+CustomerLookup = Callable[[str], dict[str, Any] | None]
+
+
+def unsafe_character(text: str, allowed: str = "") -> str | None:
+    """A human-readable name of the first invisible control character in `text`, if any.
+
+    Control characters (NUL, ESC, ...), lone surrogates, line/paragraph separators and bidi
+    controls are refused; emoji, combining marks and zero-width joiners are ordinary text.
+    """
+    for char in text:
+        if char in allowed:
+            continue
+        if unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char in BIDI_CONTROLS:
+            name = unicodedata.name(char, "control character")
+            return f"U+{ord(char):04X} {name}".rstrip()
+    return None
+
+
+def _no_control_characters(value: str | None, allowed: str = "") -> str | None:
+    if value:
+        found = unsafe_character(value, allowed)
+        if found:
+            raise ValueError(f"Remove the invisible character {found}; type plain text")
+    return value
+
+
+def whole_number(text: str | None, max_digits: int) -> int | None:
+    """ASCII (or full-width) digits only, at most `max_digits` of them; None for anything else."""
+    digits = (text or "").strip().translate(_FULL_WIDTH_DIGITS)
+    if not digits or len(digits) > max_digits or not digits.isascii() or not digits.isdigit():
+        return None
+    return int(digits)
 
 
 class LineForm(BaseModel):
@@ -33,6 +73,11 @@ class LineForm(BaseModel):
     quantity: str | None = None
     unit_amount: str | None = None
     price: str | None = None
+
+    @field_validator("description")
+    @classmethod
+    def _plain_description(cls, value: str | None) -> str | None:
+        return _no_control_characters(value)
 
     def is_blank(self) -> bool:
         return not (self.description or self.unit_amount or self.price) and self.quantity in (None, "", "1")
@@ -63,10 +108,22 @@ class InvoiceForm(BaseModel):
     parsed_lines: list[ParsedLine] = []
     due_days: int = 0
 
+    @field_validator("customer_name")
+    @classmethod
+    def _plain_name(cls, value: str | None) -> str | None:
+        return _no_control_characters(value)
+
+    @field_validator("memo")
+    @classmethod
+    def _plain_memo(cls, value: str | None) -> str | None:
+        return _no_control_characters(value, allowed="\n\t")
+
     @field_validator("customer_email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
-        if value and not EMAIL.match(value):
+        if value and (len(value) > MAX_EMAIL or not EMAIL.match(value)
+                      or any(unicodedata.category(char) in ("Cc", "Cf", "Cs") for char in value)):
+            # Format characters (zero-width space, bidi controls) only ever make a look-alike address.
             raise ValueError("That doesn't look like an email address, e.g. jenny@example.com")
         return value.lower() if value else value
 
@@ -84,6 +141,9 @@ class InvoiceForm(BaseModel):
             errors["customer"] = "Pick a customer, or give a new customer's email below"
         if not self.customer and self.customer_email and not self.customer_name:
             errors["customer_name"] = "Give the new customer's name"
+        customer_lookup: CustomerLookup | None = (info.context or {}).get("customer_lookup")
+        if self.customer and customer_lookup is not None and customer_lookup(self.customer) is None:
+            errors["customer"] = "That customer is not in the list any more; pick another"
         errors.update(self._check_days())
         price_lookup: PriceLookup | None = (info.context or {}).get("price_lookup")
         errors.update(self._check_lines(price_lookup))
@@ -92,10 +152,10 @@ class InvoiceForm(BaseModel):
         return self
 
     def _check_days(self) -> dict[str, str]:
-        text = (self.days_until_due or "").strip()
-        if not text.isdigit() or not 1 <= int(text) <= 365:
+        days = whole_number(self.days_until_due, max_digits=3)
+        if days is None or not 1 <= days <= 365:
             return {"days_until_due": "Days until due must be a whole number from 1 to 365"}
-        self.due_days = int(text)
+        self.due_days = days
         return {}
 
     def _check_lines(self, price_lookup: PriceLookup | None) -> dict[str, str]:
@@ -107,11 +167,11 @@ class InvoiceForm(BaseModel):
         if len(filled) > MAX_INVOICE_LINES:
             return {f"line_{filled[-1][0]}_description": f"An invoice holds at most {MAX_INVOICE_LINES} lines"}
         for number, line in filled:
-            quantity_text = (line.quantity or "1").strip()
-            if not quantity_text.isdigit() or not 1 <= int(quantity_text) <= MAX_QUANTITY:
-                errors[f"line_{number}_quantity"] = "Quantity must be a whole number of at least 1"
+            quantity = whole_number(line.quantity or "1", max_digits=len(str(MAX_QUANTITY)))
+            if quantity is None or not 1 <= quantity <= MAX_QUANTITY:
+                errors[f"line_{number}_quantity"] = (
+                    f"Quantity must be a whole number from 1 to {MAX_QUANTITY:,}")
                 continue
-            quantity = int(quantity_text)
             if line.price:
                 price = price_lookup(line.price) if price_lookup else None
                 if price is None:
@@ -128,6 +188,10 @@ class InvoiceForm(BaseModel):
                 errors[f"line_{number}_description"] = "Describe what this line is for"
             if not line.unit_amount:
                 errors[f"line_{number}_unit_amount"] = "Type an amount, or pick a catalog price"
+                continue
+            if len(line.unit_amount) > MAX_AMOUNT_TEXT:
+                errors[f"line_{number}_unit_amount"] = (
+                    "That's too long for an amount: type digits only, at most 8 before the decimal point")
                 continue
             try:
                 unit_amount = money.parse_amount(line.unit_amount, self.currency)
@@ -178,11 +242,23 @@ def _readable(item: Any) -> str:
     return str(item["msg"]).removeprefix("Value error, ")
 
 
-def parse_invoice_form(values: dict[str, Any], price_lookup: PriceLookup | None) -> InvoiceForm:
-    """Build the form from a view's `state.values` (already flattened to block_id -> value)."""
+def parse_invoice_form(values: dict[str, Any], price_lookup: PriceLookup | None,
+                       customer_lookup: CustomerLookup | None = None) -> InvoiceForm:
+    """Build the form from a view's `state.values` (already flattened to block_id -> value).
+
+    With `customer_lookup`, a picked customer must still be known (the search only offers known ones).
+    """
     line_numbers = sorted(
-        {int(key.split("_")[1]) for key in values if key.startswith("line_") and key.split("_")[1].isdigit()}
+        {int(key.split("_")[1]) for key in values
+         if key.startswith("line_") and key.split("_")[1].isascii() and key.split("_")[1].isdigit()}
     )
+    if line_numbers and line_numbers[-1] > MAX_INVOICE_LINES + 1:
+        # Only a forged view has such blocks; refuse before building a list that long.
+        block_id = next(key for key in values if key.startswith(f"line_{line_numbers[-1]}_"))
+        raise ValidationError.from_exception_data("InvoiceForm", [InitErrorDetails(
+            type=PydanticCustomError("too_many_lines", "An invoice holds at most {limit} lines",
+                                     {"limit": MAX_INVOICE_LINES}),
+            loc=(block_id,), input=values[block_id])])
     lines = [
         {
             "description": values.get(f"line_{n}_description"),
@@ -202,15 +278,18 @@ def parse_invoice_form(values: dict[str, Any], price_lookup: PriceLookup | None)
         "memo": values.get("memo"),
         "delivery": values.get("delivery") or "send",
     }
-    return InvoiceForm.model_validate(data, context={"price_lookup": price_lookup})
+    return InvoiceForm.model_validate(data, context={"price_lookup": price_lookup, "customer_lookup": customer_lookup})
 
 
 def flatten_state(state_values: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
     """Slack's `view.state.values` (block_id -> action_id -> element state) -> block_id -> plain value."""
     flat: dict[str, Any] = {}
     for block_id, actions in state_values.items():
+        if not isinstance(actions, dict):
+            continue
         for element in actions.values():
-            flat[block_id] = _element_value(element)
+            if isinstance(element, dict):
+                flat[block_id] = _element_value(element)
     return flat
 
 
@@ -218,7 +297,7 @@ def _element_value(element: dict[str, Any]) -> Any:
     kind = element.get("type")
     if kind in ("static_select", "external_select", "radio_buttons"):
         option = element.get("selected_option")
-        return option.get("value") if option else None
+        return option.get("value") if isinstance(option, dict) else None
     if kind == "number_input":
         return element.get("value")
     return element.get("value")

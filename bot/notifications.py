@@ -176,6 +176,19 @@ class NotificationService:
                                {"channel": channel, "kind": outcome.notice, "invoice_id": outcome.invoice_id,
                                 "text": outcome.thread_text or ""}, channel=channel)
 
+    def sweep_overdue(self) -> int:
+        """Invoices whose due date passed while still open, when Stripe's `invoice.overdue` did not
+        come (it is opt-in in Stripe's settings): the same nudge and notice, once per invoice."""
+        count = 0
+        for invoice in self.store.overdue_unannounced():
+            if not self.store.mark_overdue_once(invoice["stripe_id"]):
+                continue
+            day = time.strftime("%Y-%m-%d", time.gmtime())
+            outcome = Outcome(invoice["stripe_id"], False, ":alarm_clock: Overdue", "overdue")
+            self._queue_messages(f"sweep:{invoice['stripe_id']}:{day}", {}, outcome)
+            count += 1
+        return count
+
     def route(self, invoice: dict[str, Any]) -> str:
         candidates = (("customer", invoice.get("customer_id")), ("customer", (invoice.get("customer_email") or "").lower()),
                       ("rep", invoice.get("rep_user_id")))

@@ -188,8 +188,11 @@ class Store(Protocol):
     def apply_invoice_state(self, stripe_id: str, fields: dict[str, Any], at: int) -> StateChange: ...
     def set_invoice_message(self, stripe_id: str, channel_id: str, message_ts: str) -> None: ...
     def list_invoices(
-        self, status: str | None = None, text: str | None = None, limit: int = 20, offset: int = 0
+        self, status: str | None = None, text: str | None = None, limit: int = 20, offset: int = 0,
+        now: float | None = None,
     ) -> list[dict[str, Any]]: ...
+    def events_for(self, invoice_id: str) -> list[dict[str, Any]]: ...
+    def overdue_unannounced(self, now: float | None = None, limit: int = 500) -> list[dict[str, Any]]: ...
     # events and jobs
     def record_event(self, event: dict[str, Any], raw: str, job_kind: str) -> bool: ...
     def mark_event_processed(self, event_id: str) -> None: ...
@@ -355,10 +358,15 @@ class SqliteStore:
         )
 
     def list_invoices(
-        self, status: str | None = None, text: str | None = None, limit: int = 20, offset: int = 0
+        self, status: str | None = None, text: str | None = None, limit: int = 20, offset: int = 0,
+        now: float | None = None,
     ) -> list[dict[str, Any]]:
-        where, params = ["1 = 1"], []
-        if status:
+        """Newest first. `overdue` means open with its due date passed; deleted drafts never show."""
+        where, params = ["status != 'deleted'"], []
+        if status == "overdue":
+            where.append("status = 'open' AND due_date < ?")
+            params.append(int(time.time() if now is None else now))
+        elif status:
             where.append("status = ?")
             params.append(status)
         if text:
@@ -369,6 +377,15 @@ class SqliteStore:
             f"SELECT * FROM invoices WHERE {' AND '.join(where)} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
             [*params, limit, offset],
         )
+
+    def events_for(self, invoice_id: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT id, type, created FROM stripe_events WHERE object_id = ? ORDER BY created, "
+                          "received_at", [invoice_id])
+
+    def overdue_unannounced(self, now: float | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        """Open invoices whose due date has passed and that nobody has been told about yet."""
+        return self._rows("SELECT * FROM invoices WHERE status = 'open' AND due_date < ? AND overdue_notified_at IS "
+                          "NULL ORDER BY due_date LIMIT ?", [int(time.time() if now is None else now), limit])
 
     # --- Stripe events and the work queue -----------------------------------------------------
     def record_event(self, event: dict[str, Any], raw: str, job_kind: str) -> bool:

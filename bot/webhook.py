@@ -22,6 +22,12 @@ logger = logging.getLogger(__name__)
 MAX_WEBHOOK_BYTES = 512 * 1024  # Stripe's events are a few KB; anything far larger is not Stripe
 SIGNATURE_TOLERANCE = 300
 EVENT_JOB = "stripe_event"
+MAX_ID = 255  # Stripe's ids and event types are far shorter
+MAX_INTEGER = 2**53  # amounts and timestamps; also keeps SQLite's 64-bit INTEGER safe
+# The invoice fields the bot reads from an event (bot/invoicing.invoice_row, bot/blocks): a value of
+# the wrong type would fail the event's job on every retry, so it is refused here, before the 2xx.
+INVOICE_INTEGERS = ("total", "amount_paid", "amount_remaining", "due_date", "created")
+INVOICE_STRINGS = ("status", "currency", "number", "customer_name", "customer_email", "hosted_invoice_url")
 
 
 @dataclass(frozen=True)
@@ -50,15 +56,84 @@ class WebhookReceiver:
         except SignatureVerificationError as error:
             return WebhookResult(400, {"error": f"signature verification failed: {_reason(error)}"})
         try:
-            event = json.loads(text)
-        except ValueError:
+            event = json.loads(text, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError):
             return WebhookResult(400, {"error": "body is not valid JSON"})
-        if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not event.get("type"):
-            return WebhookResult(400, {"error": "not a Stripe event: id and type are required"})
+        problem = event_problem(event)
+        if problem:
+            return WebhookResult(400, {"error": problem})
         stored = self._store.record_event(event, text, EVENT_JOB)
         if stored and self._on_stored:
             self._on_stored()
         return WebhookResult(200, {"received": True, "duplicate": not stored})
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _integer(value: object) -> bool:
+    return type(value) is int and -MAX_INTEGER < value < MAX_INTEGER
+
+
+def _short_id(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_ID
+
+
+def event_problem(event: object) -> str | None:
+    """Why a (correctly signed) body is not an event the bot can store and process, or None."""
+    if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
+        return "not a Stripe event: id and type are required"
+    if not _short_id(event["id"]) or not _short_id(event["type"]):
+        return f"not a Stripe event: id and type must be strings of at most {MAX_ID} characters"
+    if event.get("created") is not None and not _integer(event["created"]):
+        return "not a Stripe event: created must be a Unix timestamp"
+    data = event.get("data")
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        return "not a Stripe event: data must be an object"
+    obj = data.get("object")
+    if obj is None:
+        return None
+    if not isinstance(obj, dict):
+        return "not a Stripe event: data.object must be an object"
+    if obj.get("id") is not None and not _short_id(obj["id"]):
+        return "not a Stripe event: data.object.id must be a Stripe id"
+    if obj.get("object") == "invoice":
+        return _invoice_problem(obj)
+    if obj.get("object") == "payment_intent":
+        if obj.get("invoice") is not None and not isinstance(obj["invoice"], str | dict):
+            return "not a Stripe event: the payment intent's invoice must be an id or an object"
+        if obj.get("metadata") is not None and not isinstance(obj["metadata"], dict):
+            return "not a Stripe event: metadata must be an object"
+    return None
+
+
+def _invoice_problem(invoice: dict[str, object]) -> str | None:
+    if not _short_id(invoice.get("id")):
+        return "not a Stripe event: the invoice has no id"
+    for name in INVOICE_INTEGERS:
+        if invoice.get(name) is not None and not _integer(invoice[name]):
+            return f"not a Stripe event: invoice {name} must be an integer"
+    for name in INVOICE_STRINGS:
+        if invoice.get(name) is not None and not isinstance(invoice[name], str):
+            return f"not a Stripe event: invoice {name} must be a string"
+    customer = invoice.get("customer")
+    if customer is not None and not (_short_id(customer) or isinstance(customer, dict)
+                                     and _short_id(customer.get("id"))):
+        return "not a Stripe event: invoice customer must be an id or an object"
+    lines = invoice.get("lines")
+    if lines is not None:
+        items = lines.get("data") if isinstance(lines, dict) else None
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            return "not a Stripe event: invoice lines must be a list object"
+        for item in items:
+            if any(item.get(name) is not None and not _integer(item[name]) for name in ("quantity", "amount")):
+                return "not a Stripe event: line quantity and amount must be integers"
+            if item.get("description") is not None and not isinstance(item["description"], str):
+                return "not a Stripe event: line description must be a string"
+    return None
 
 
 def _reason(error: SignatureVerificationError) -> str:

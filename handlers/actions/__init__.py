@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 from slack_bolt import App
 
-from handlers.actions import invoice_buttons, modal_lines
+from handlers.actions import browse, invoice_buttons, modal_lines
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -13,3 +13,4 @@ if TYPE_CHECKING:
 def register(app: App, services: Services) -> None:
     modal_lines.register(app, services)
     invoice_buttons.register(app, services)
+    browse.register(app, services)

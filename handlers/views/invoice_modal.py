@@ -23,7 +23,7 @@ def register(app: App, services: Services) -> None:
     def submit_invoice(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         values = flatten_state(view["state"]["values"])
         try:
-            form = parse_invoice_form(values, services.store.get_price)
+            form = parse_invoice_form(values, services.store.get_price, services.store.get_customer)
         except ValidationError as error:
             ack(response_action="errors", errors=field_errors(error))
             return

@@ -1,0 +1,48 @@
+"""Who people are in Slack (time zone, admin flag), from `users.info`, cached for a while."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+logger = logging.getLogger(__name__)
+
+CACHE_SECONDS = 600
+
+
+class People:
+    def __init__(self, users_info: Callable[[str], dict[str, Any]]) -> None:
+        self._users_info = users_info
+        self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def info(self, user_id: str) -> dict[str, Any]:
+        with self._lock:
+            cached = self._cache.get(user_id)
+        if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        try:
+            info = dict(self._users_info(user_id))
+        except Exception:
+            logger.exception("users.info failed for %s", user_id)
+            return cached[1] if cached else {}
+        with self._lock:
+            self._cache[user_id] = (time.monotonic(), info)
+        return info
+
+    def is_admin(self, user_id: str) -> bool:
+        info = self.info(user_id)
+        return bool(info.get("is_admin") or info.get("is_owner"))
+
+    def zone(self, user_id: str) -> ZoneInfo:
+        """The user's time zone from Slack; UTC only when Slack does not say."""
+        name = self.info(user_id).get("tz") or "UTC"
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            logger.warning("unknown time zone %r for %s", name, user_id)
+            return ZoneInfo("UTC")
