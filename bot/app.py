@@ -62,7 +62,8 @@ class Services:
 
 def build(settings: Settings, *, worker_threads: int | None = None) -> Services:
     store = open_store(settings.database_url)
-    stripe = StripeGateway(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base)
+    stripe = StripeGateway(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base,
+                           timeout=settings.stripe_timeout)
     web_client = build_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
     slack = SlackOut(web_client)
     invoicing = InvoicingService(store, stripe, slack)
@@ -74,7 +75,8 @@ def build(settings: Settings, *, worker_threads: int | None = None) -> Services:
         group_members=lambda group: list(web_client.usergroups_users_list(usergroup=group)["users"]),
         is_workspace_admin=people.is_admin,
     )
-    worker = Worker(store, {}, threads=worker_threads or settings.worker_threads)
+    worker = Worker(store, {}, threads=worker_threads or settings.worker_threads,
+                    max_attempts=settings.job_max_attempts)
     bolt = App(
         client=web_client,
         signing_secret=(settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret
@@ -149,6 +151,20 @@ def report_failed_job(services: Services, job: Job, reason: str) -> None:
     if job.kind == "create_invoice" and "user_id" in payload:
         # Retries ran out on a retryable error: one last pass deletes the draft and tells the rep.
         services.invoicing.abandon(Submission.from_payload(payload), reason)
+    elif job.kind == "invoice_action":
+        services.slack.tell_user(payload.get("channel_id"), payload["user_id"],
+                                 f":x: I couldn't {payload['action']} the invoice: {blocks.escape(reason)}")
+    elif job.kind == "catalog_add":
+        services.slack.respond(payload["response_url"], f":x: The price was not created: {blocks.escape(reason)}")
+    elif job.kind in ("channel_notice", "thread_reply"):
+        invoice = services.store.get_invoice(payload.get("invoice_id", "")) or {}
+        where = payload.get("channel") or invoice.get("channel_id")
+        if invoice.get("rep_user_id"):
+            services.slack.dm(invoice["rep_user_id"], f":warning: I couldn't post news of "
+                              f"{blocks.escape(blocks.invoice_title(invoice))} in <#{where}>: {blocks.escape(reason)}. "
+                              "Please check that I'm still in that channel.")
+        else:
+            logger.error("a notice for %s could not be posted in %s: %s", payload.get("invoice_id"), where, reason)
 
 
 def asgi_app(services: Services) -> Starlette:

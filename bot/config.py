@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     announce_foreign_invoices: bool = True
     log_level: str = "INFO"
     worker_threads: int = Field(default=4, ge=1, le=32)
+    # How long one Stripe call may take, and how often a job is tried before the rep is told it failed.
+    stripe_timeout: float = Field(default=30.0, gt=0, le=300)
+    job_max_attempts: int = Field(default=12, ge=1, le=100)
 
     @field_validator("slack_bot_token")
     @classmethod

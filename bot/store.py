@@ -558,10 +558,11 @@ class SqliteStore:
             return cursor.rowcount
 
     def job_counts(self) -> dict[str, int]:
-        """Jobs per status, plus `due`: those running or waiting to run now (not scheduled later)."""
+        """Jobs per status, plus `due`: work in progress, i.e. running, ready, or waiting to be retried
+        (jobs merely scheduled for later, like the periodic catalog refresh, are not due)."""
         counts = {row["status"]: row["n"] for row in self._rows("SELECT status, count(*) AS n FROM jobs GROUP BY status")}
         due = self._one("SELECT count(*) AS n FROM jobs WHERE status = 'running' OR (status = 'pending' AND "
-                        "run_after <= ?)", [time.time()])
+                        "(run_after <= ? OR attempts > 0))", [time.time()])
         counts["due"] = due["n"] if due else 0
         return counts
 
