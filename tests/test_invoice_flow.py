@@ -219,3 +219,41 @@ def test_help_unknown_and_catalog_listing(bot: RunningBot, fake_slack: FakeSlack
     add_catalog_price(bot, fake_slack, 'catalog add "Gold Special" 10.00 usd')
     listing = bot.slash("catalog", trigger_id=fake_slack.new_trigger_id(), response_url=fake_slack.response_url())
     assert "Gold Special" in listing.json()["text"] and "$10.00" in listing.json()["text"]
+
+
+def test_customer_and_price_searches_answer_from_the_store(bot: RunningBot, fake_slack: FakeSlack,
+                                                           fake_stripe: FakeStripe) -> None:
+    from tests.harness import create_invoice
+
+    create_invoice(bot, fake_slack, fake_stripe, name="Acme <Corp>", email="ap@acme.test")
+    add_catalog_price(bot, fake_slack, 'catalog add "Gold Special" 10.00 usd')
+    view = open_modal(bot, fake_slack)
+    started = time.monotonic()
+    customers = bot.suggest("customer_search", "customer", "acme", view).json()["options"]
+    prices = bot.suggest("price_search", "line_1_price", "gold", view).json()["options"]
+    assert time.monotonic() - started < 1.0
+    assert [o["text"]["text"] for o in customers] == ["Acme &lt;Corp&gt; &lt;ap@acme.test&gt;"]
+    assert customers[0]["value"] == fake_stripe.objects("customer")[0]["id"]
+    assert prices[0]["text"]["text"] == "Gold Special – $10.00" and prices[0]["value"].startswith("price_")
+    assert bot.suggest("customer_search", "customer", "zzz", view).json()["options"] == []
+    # picking the existing customer reuses it
+    submit(bot, view, {"customer": customers[0]["value"], "line_1_price": prices[0]["value"]})
+    bot.wait_idle()
+    assert len(fake_stripe.objects("customer")) == 1 and len(fake_stripe.objects("invoice")) == 2
+
+
+def test_a_customer_named_like_a_mention_is_escaped_everywhere(bot: RunningBot, fake_slack: FakeSlack,
+                                                               fake_stripe: FakeStripe) -> None:
+    from tests.harness import create_invoice
+
+    invoice = create_invoice(bot, fake_slack, fake_stripe, name="<!channel> & <@U123>", email="evil@example.com")
+    fake_stripe.fail_payment(invoice["id"])
+    fake_stripe.pay_invoice(invoice["id"])
+    fake_stripe.flush_webhooks()
+    bot.wait_idle()
+    everything = [c.args for c in fake_slack.calls if c.method in ("chat.postMessage", "chat.update",
+                                                                    "views.update", "chat.postEphemeral")]
+    dumped = json.dumps(everything)
+    assert len(everything) >= 5
+    assert "<!channel>" not in dumped and "<@U123>" not in dumped
+    assert "&lt;!channel&gt; &amp; &lt;@U123&gt;" in dumped
