@@ -131,8 +131,9 @@ def invoice_modal(state: ModalState) -> dict[str, Any]:
                 action_id=CUSTOMER_SEARCH_ACTION,
                 placeholder=plain("Type a name or email"),
                 min_query_length=0,
-                initial_option=(Option(value=values["customer"], text=plain(state.customer_label or values["customer"], 75))
-                                if values.get("customer") else None),
+                initial_option=(
+                    Option(value=values["customer"], text=plain(state.customer_label or values["customer"], 75))
+                    if values.get("customer") else None),
             ),
             hint=plain("Or leave empty and give a new customer's name and email below"),
         ),

@@ -97,7 +97,8 @@ class Settings(BaseSettings):
     def _stripe_key_shape(cls, value: SecretStr) -> SecretStr:
         key = value.get_secret_value()
         if key.startswith("pk_"):
-            raise ValueError("is a publishable key (pk_...); the bot needs a secret key sk_... or a restricted key rk_...")
+            raise ValueError(
+                "is a publishable key (pk_...); the bot needs a secret key sk_... or a restricted key rk_...")
         if not key.startswith(("sk_test_", "sk_live_", "rk_test_", "rk_live_")):
             raise ValueError("must be a Stripe secret key sk_test_..., sk_live_... or a restricted key rk_...")
         return value

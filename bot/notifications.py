@@ -20,8 +20,8 @@ from bot import blocks, money
 from bot.delivery import Courier, SlackFailure, SlackOut
 from bot.invoicing import InvoicingService, invoice_row
 from bot.queue import GiveUp, RetryLater
-from bot.stripe_gateway import StripeFailure
 from bot.store import Job, SqliteStore, StateChange
+from bot.stripe_gateway import StripeFailure
 
 logger = logging.getLogger(__name__)
 
@@ -190,8 +190,11 @@ class NotificationService:
         return count
 
     def route(self, invoice: dict[str, Any]) -> str:
-        candidates = (("customer", invoice.get("customer_id")), ("customer", (invoice.get("customer_email") or "").lower()),
-                      ("rep", invoice.get("rep_user_id")))
+        candidates = (
+            ("customer", invoice.get("customer_id")),
+            ("customer", (invoice.get("customer_email") or "").lower()),
+            ("rep", invoice.get("rep_user_id")),
+        )
         for kind, key in candidates:
             if key:
                 channel = self.store.route_for(kind, key)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlite_utils import Database
@@ -259,7 +260,8 @@ class SqliteStore:
         now = time.time()
         with self._transaction() as db:
             existing = db["customers"].count_where("stripe_id = ?", [stripe_id])
-            row = {"stripe_id": stripe_id, "email": (email or "").strip().lower(), "name": name or "", "updated_at": now}
+            row = {"stripe_id": stripe_id, "email": (email or "").strip().lower(), "name": name or "",
+                   "updated_at": now}
             if existing:
                 db["customers"].update(stripe_id, row)
             else:
@@ -345,7 +347,8 @@ class SqliteStore:
     def home_totals(self, now: float | None = None) -> list[dict[str, Any]]:
         """Per currency: open total, overdue count and total, paid this month (UTC)."""
         now = time.time() if now is None else now
-        month_start = time.mktime(time.strptime(time.strftime("%Y-%m-01", time.gmtime(now)), "%Y-%m-%d")) - time.timezone
+        month_start = datetime.fromtimestamp(now, UTC).replace(day=1, hour=0, minute=0, second=0,
+                                                               microsecond=0).timestamp()
         return self._rows(
             "SELECT currency, "
             "SUM(CASE WHEN status = 'open' THEN amount_remaining ELSE 0 END) AS open_total, "
@@ -560,7 +563,8 @@ class SqliteStore:
     def job_counts(self) -> dict[str, int]:
         """Jobs per status, plus `due`: work in progress, i.e. running, ready, or waiting to be retried
         (jobs merely scheduled for later, like the periodic catalog refresh, are not due)."""
-        counts = {row["status"]: row["n"] for row in self._rows("SELECT status, count(*) AS n FROM jobs GROUP BY status")}
+        counts = {row["status"]: row["n"]
+                  for row in self._rows("SELECT status, count(*) AS n FROM jobs GROUP BY status")}
         due = self._one("SELECT count(*) AS n FROM jobs WHERE status = 'running' OR (status = 'pending' AND "
                         "(run_after <= ? OR attempts > 0))", [time.time()])
         counts["due"] = due["n"] if due else 0

@@ -60,7 +60,7 @@ def test_list_paginates_past_100_invoices_newest_first(bot: RunningBot, fake_sla
     while value := more_button(answer):
         url = fake_slack.response_url(f"more-{len(seen)}")
         bot.block_action("list_more", value, response_url=url)
-        answer = wait_for(lambda: [r for r in fake_slack.responses if r.url == url], 5, "next page")[-1]
+        answer = wait_for(lambda url=url: [r for r in fake_slack.responses if r.url == url], 5, "next page")[-1]
         seen += numbers_in(answer)
         assert len(answer["blocks"]) <= 50
     assert seen == [f"SEED-{n:05d}" for n in reversed(range(130))]
@@ -149,9 +149,9 @@ def test_permission_matrix_for_create_and_void(make_bot: Any, fake_slack: FakeSl
         url = fake_slack.response_url(f"create-{user}")
         bot.slash("", trigger_id=fake_slack.new_trigger_id(), response_url=url, user=user)
         if allowed:
-            wait_for(lambda: len(fake_slack.calls_to("views.open")) > before, 5, f"modal for {user}")
+            wait_for(lambda before=before: len(fake_slack.calls_to("views.open")) > before, 5, f"modal for {user}")
         else:
-            refusal = wait_for(lambda: [r for r in fake_slack.responses if r.url == url], 5, "refusal")[-1]
+            refusal = wait_for(lambda url=url: [r for r in fake_slack.responses if r.url == url], 5, "refusal")[-1]
             assert "not on the list" in refusal["text"]
             assert len(fake_slack.calls_to("views.open")) == before
     # void: the creator, a finance admin (group) and a workspace admin may; another rep may not
@@ -163,7 +163,7 @@ def test_permission_matrix_for_create_and_void(make_bot: Any, fake_slack: FakeSl
         bot.wait_idle()
         assert (fake_stripe.get(invoice["id"])["status"] == "void") is allowed, user
         if not allowed:
-            refusal = wait_for(lambda: [r for r in fake_slack.responses if r.url == url], 5, "refusal")[-1]
+            refusal = wait_for(lambda url=url: [r for r in fake_slack.responses if r.url == url], 5, "refusal")[-1]
             assert "Only the rep who created this invoice" in refusal["text"]
 
 

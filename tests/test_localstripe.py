@@ -31,7 +31,7 @@ def localstripe() -> Iterator[str]:
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                raise RuntimeError(f"localstripe did not start: {process.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"localstripe did not start: {process.stderr.read().decode()[-2000:]}") from None
             time.sleep(0.05)
     try:
         yield f"http://127.0.0.1:{port}"
