@@ -214,7 +214,9 @@ class InvoicingService:
                     raise RetryLater(f"Slack: {failure.error}", failure.retry_after) from None
                 logger.warning("could not update the message of %s (%s); posting anew", row["stripe_id"], failure.error)
         if not channel:
-            return
+            if not row.get("rep_user_id"):
+                return  # an invoice made outside the bot has no message of its own
+            channel = self._open_dm(row["rep_user_id"])  # started from App Home: the rep's DM with the bot
         try:
             ts = self.courier.post_once(f"message:{row['stripe_id']}", channel, text, message_blocks)
         except SlackFailure as failure:
@@ -224,10 +226,18 @@ class InvoicingService:
                 raise GiveUp(f"Slack refused the invoice message: {failure.error}") from None
             note = (f"I couldn't post in <#{channel}> ({failure.error}); invite me there with "
                     "`/invite @invoicebot` to share invoices with the channel.")
-            channel = self.slack.open_dm(row["rep_user_id"])
+            channel = self._open_dm(row["rep_user_id"])
             ts = self.courier.post_once(f"message:{row['stripe_id']}:dm", channel, text, message_blocks)
             self.courier.post_once(f"message:{row['stripe_id']}:dm-note", channel, note, thread_ts=ts)
         self.store.set_invoice_message(row["stripe_id"], channel, ts)
+
+    def _open_dm(self, user_id: str) -> str:
+        try:
+            return self.slack.open_dm(user_id)
+        except SlackFailure as failure:
+            if failure.retryable:
+                raise RetryLater(f"Slack: {failure.error}", failure.retry_after) from None
+            raise GiveUp(f"cannot open a DM with {user_id}: {failure.error}") from None
 
     # --- actions on an existing invoice -------------------------------------------------------
     def act(self, action: str, invoice_id: str, user_id: str, channel_id: str | None,

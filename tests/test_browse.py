@@ -213,3 +213,20 @@ def test_overdue_invoices_are_chased_once(bot: RunningBot, fake_slack: FakeSlack
     nudges = [r for r in fake_slack.thread("CSALES", message.ts) if "Overdue" in r.text]
     assert len(nudges) == 1 and "invoice_remind" in json.dumps(nudges[0].blocks)
     assert sum("Overdue" in m.text for m in fake_slack.messages("CPAYMENTS")) == 1
+
+
+def test_new_invoice_from_app_home_lands_in_the_reps_dm(bot: RunningBot, fake_slack: FakeSlack,
+                                                         fake_stripe: FakeStripe) -> None:
+    fake_slack.add_user("UREP")
+    open_home(bot, "UREP")
+    wait_for(lambda: fake_slack.home("UREP"), 5, "the home view")
+    bot.block_action("home_new_invoice", "", trigger_id=fake_slack.new_trigger_id(), message_ts=None)
+    call = wait_for(lambda: fake_slack.calls_to("views.open"), 5, "the modal")[-1]
+    view = {**call.args["view"], "id": call.result["view"]["id"]}
+    response = bot.submit(view, {"customer_name": "Home Run", "customer_email": "home@example.com",
+                                 "line_1_description": "From home", "line_1_unit_amount": "5"})
+    assert response.json()["response_action"] == "update"
+    bot.wait_idle()
+    (invoice,) = fake_stripe.objects("invoice")
+    (message,) = fake_slack.messages("UREP")
+    assert invoice["number"] in json.dumps(message.blocks)
