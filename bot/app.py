@@ -16,6 +16,7 @@ from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -169,15 +170,35 @@ def report_failed_job(services: Services, job: Job, reason: str) -> None:
 
 def asgi_app(services: Services) -> Starlette:
     settings = services.settings
+    slack_verifier = SignatureVerifier(
+        settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "")
 
     async def slack_events(request: Request) -> Response:
         body = await request.body()
         if len(body) > MAX_SLACK_BODY_BYTES:
             return JSONResponse({"error": "request body too large"}, status_code=413)
-        bolt_request = to_bolt_request(request, body)
+        # Check the signature before anything parses the body (Bolt parses first and then verifies,
+        # so a broken or hostile body would otherwise end in a 500 rather than a 401 or a 400).
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return JSONResponse({"error": "request body is not UTF-8"}, status_code=400)
+        if not signed_by_slack(text, request.headers):
+            return JSONResponse({"error": "invalid request"}, status_code=401)
+        try:
+            bolt_request = to_bolt_request(request, body)
+        except (ValueError, TypeError, AttributeError, RecursionError):
+            return JSONResponse({"error": "malformed request body"}, status_code=400)
         # Bolt's dispatch is synchronous: run it in a thread so the event loop keeps serving.
         bolt_response = await run_in_threadpool(services.bolt.dispatch, bolt_request)
         return to_starlette_response(bolt_response)
+
+    def signed_by_slack(text: str, headers: Any) -> bool:
+        timestamp = headers.get("x-slack-request-timestamp") or ""
+        signature = headers.get("x-slack-signature") or ""
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12) or len(signature) > 200:
+            return False
+        return slack_verifier.is_valid(body=text, timestamp=timestamp, signature=signature)
 
     async def stripe_webhook(request: Request) -> Response:
         declared = request.headers.get("content-length")

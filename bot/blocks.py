@@ -7,6 +7,7 @@ Kit's limits, and every piece of user text that lands in mrkdwn goes through `es
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -54,6 +55,14 @@ STATUS_BADGES = {
     "uncollectible": ":warning: Uncollectible",
     "deleted": ":wastebasket: Deleted",
 }
+
+
+SAFE_URL = re.compile(r"^https://[^\s<>|]{1,1990}$")
+
+
+def link(url: str | None, label: str) -> str | None:
+    """A mrkdwn link, only for a plain https URL (a URL carrying `|` or `>` could forge the label)."""
+    return f"<{url}|{escape(label)}>" if url and SAFE_URL.match(url) else None
 
 
 def escape(text: str | None) -> str:
@@ -341,11 +350,8 @@ def payment_notice(kind: str, invoice: dict[str, Any], message_link: str | None)
     body = f"{headline} {_invoice_line(invoice)}\nRep: {rep}"
     if kind == "failed" and invoice.get("rep_user_id"):
         body += f"\n<@{invoice['rep_user_id']}>, please follow up with the customer."
-    links = []
-    if message_link:
-        links.append(f"<{message_link}|Invoice message>")
-    if invoice.get("hosted_url"):
-        links.append(f"<{invoice['hosted_url']}|Hosted invoice>")
+    links = [found for found in (link(message_link, "Invoice message"), link(invoice.get("hosted_url"),
+                                                                              "Hosted invoice")) if found]
     text = f"{headline.replace('*', '')} {_invoice_line(invoice)}"
     return text, notice(body, context=" · ".join(links) or None)
 

@@ -155,7 +155,7 @@ def _catalog_add(args: list[str]) -> Command:
     if not name or len(name) > 250:
         return Refuse(f"The product name must be 1 to 250 characters. {usage}")
     if not money.is_supported(currency):
-        return Refuse(f"`{escape(currency)}` is not a currency Stripe supports. {usage}")
+        return Refuse(f"`{escape(currency[:10])}` is not a currency Stripe supports. {usage}")
     try:
         unit_amount = money.parse_amount(amount_text, currency)
     except money.AmountError as error:

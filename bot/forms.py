@@ -19,7 +19,9 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from bot import money
 from bot.stripe_gateway import MAX_INVOICE_LINES
 
-EMAIL = re.compile(r"^[^@\s<>&\"',;:\x00-\x1f\x7f]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$")
+# The local part refuses controls and invisible format characters (zero-width, bidi) as well.
+EMAIL = re.compile(r"^[^@\s<>&\"',;:\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]+"
+                   r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$")
 MAX_EMAIL = 254  # RFC 5321's limit for a whole address
 MAX_MEMO = 500
 MAX_DESCRIPTION = 250
@@ -45,8 +47,7 @@ def unsafe_character(text: str, allowed: str = "") -> str | None:
         if char in allowed:
             continue
         if unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char in BIDI_CONTROLS:
-            name = unicodedata.name(char, "control character")
-            return f"U+{ord(char):04X} {name}".rstrip()
+            return f"U+{ord(char):04X} ({unicodedata.name(char, 'a control character').lower()})"
     return None
 
 
@@ -74,9 +75,9 @@ class LineForm(BaseModel):
     unit_amount: str | None = None
     price: str | None = None
 
-    @field_validator("description")
+    @field_validator("description", "quantity", "unit_amount")
     @classmethod
-    def _plain_description(cls, value: str | None) -> str | None:
+    def _plain_text(cls, value: str | None) -> str | None:
         return _no_control_characters(value)
 
     def is_blank(self) -> bool:
@@ -239,6 +240,8 @@ def _readable(item: Any) -> str:
         return f"Keep this under {item['ctx']['max_length']} characters"
     if item["type"] == "literal_error":
         return "Choose one of the options"
+    if item["type"] == "string_type":
+        return "Type plain text here"
     return str(item["msg"]).removeprefix("Value error, ")
 
 

@@ -198,8 +198,9 @@ class InvoicingService:
         verb = "sent to" if row["status"] == "open" else "saved as a draft for"
         text = (f":white_check_mark: {blocks.escape(blocks.invoice_title(row))} for {blocks.escape(total)} "
                 f"{verb} {blocks.escape(row.get('customer_email') or row.get('customer_name') or 'the customer')}.")
-        if row.get("hosted_url"):
-            text += f"\n<{row['hosted_url']}|Open the hosted invoice>"
+        hosted = blocks.link(row.get("hosted_url"), "Open the hosted invoice")
+        if hosted:
+            text += f"\n{hosted}"
         self.slack.update_view(submission.view_id, blocks.status_view("Invoice created", text))
 
     def publish_message(self, row: dict[str, Any]) -> None:

@@ -171,6 +171,7 @@ class Job:
 class Store(Protocol):
     """What the bot needs from a database; one implementation per engine."""
 
+    def query(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> list[dict[str, Any]]: ...
     def ping(self) -> bool: ...
     def close(self) -> None: ...
     # customers and catalog
@@ -238,6 +239,10 @@ class SqliteStore:
     def _one(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> dict[str, Any] | None:
         rows = self._rows(sql + " LIMIT 1", params)
         return rows[0] if rows else None
+
+    def query(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Read-only SQL for diagnostics and tests, serialized with the bot's own use of the connection."""
+        return self._rows(sql, params)
 
     def ping(self) -> bool:
         try:

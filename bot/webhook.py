@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +29,8 @@ MAX_INTEGER = 2**53  # amounts and timestamps; also keeps SQLite's 64-bit INTEGE
 # the wrong type would fail the event's job on every retry, so it is refused here, before the 2xx.
 INVOICE_INTEGERS = ("total", "amount_paid", "amount_remaining", "due_date", "created")
 INVOICE_STRINGS = ("status", "currency", "number", "customer_name", "customer_email", "hosted_invoice_url")
+# The hosted invoice URL becomes a Slack link (`<url|text>`) and a button's url (3,000 characters at most).
+HOSTED_URL = re.compile(r"^https://[^\s<>|\x00-\x1f\x7f]{1,1990}$")
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,8 @@ def _invoice_problem(invoice: dict[str, object]) -> str | None:
     for name in INVOICE_STRINGS:
         if invoice.get(name) is not None and not isinstance(invoice[name], str):
             return f"not a Stripe event: invoice {name} must be a string"
+    if invoice.get("hosted_invoice_url") is not None and not HOSTED_URL.match(invoice["hosted_invoice_url"]):
+        return "not a Stripe event: hosted_invoice_url must be an https URL"
     customer = invoice.get("customer")
     if customer is not None and not (_short_id(customer) or isinstance(customer, dict)
                                      and _short_id(customer.get("id"))):

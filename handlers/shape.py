@@ -15,11 +15,14 @@ from typing import Any
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.middleware import Middleware
 
+from bot.blocks import ADD_LINE_ACTION
+
 logger = logging.getLogger(__name__)
 
 VIEW_TYPES = ("view_submission", "view_closed")
 INTERACTIVE_TYPES = (*VIEW_TYPES, "block_actions", "block_suggestion")
 COMMAND_FIELDS = ("user_id", "channel_id", "trigger_id", "response_url")
+MODAL_ACTIONS = (ADD_LINE_ACTION,)  # buttons that only exist inside the invoice modal
 
 
 def _text(value: Any) -> bool:
@@ -57,8 +60,8 @@ def problem(body: Any) -> str | None:
                 return "an action's value is not a string"
         if not _text(body.get("trigger_id")):
             return "trigger_id is missing"
-        if body.get("view") is not None:
-            return _view_problem(body["view"])
+        if body.get("view") is not None or any(action["action_id"] in MODAL_ACTIONS for action in actions):
+            return _view_problem(body.get("view"))
     if kind == "block_suggestion":
         if not _text(body.get("action_id")):
             return "action_id is missing"

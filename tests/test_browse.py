@@ -185,7 +185,7 @@ def test_every_action_path_is_audited_and_audit_is_for_admins(bot: RunningBot, f
     rows = bot.services.store.audit_for(draft["id"])
     assert [row["action"] for row in rows] == ["create", "send", "remind", "uncollectible", "void"]
     assert all(row["actor"] == "UREP" and draft["id"] in row["stripe_ids"] for row in rows)
-    routes = list(bot.services.store.db.query("SELECT actor FROM audit WHERE action = 'route'"))
+    routes = list(bot.services.store.query("SELECT actor FROM audit WHERE action = 'route'"))
     assert routes == [{"actor": "UADMIN"}]
     refused = command(bot, fake_slack, f"audit {draft['id']}", user="UREP")
     assert "Only invoicing admins" in refused["text"]

@@ -69,7 +69,7 @@ def test_localstripes_signed_webhooks_are_accepted(localstripe: str, make_bot: o
         name="Webhook Test", email="hook@example.com", description="x", metadata={}, idempotency_key="hook-1")
     deadline = time.monotonic() + 15
     while True:
-        rows = list(bot.services.store.db.query(
+        rows = list(bot.services.store.query(
             "SELECT type, object_id FROM stripe_events WHERE type = 'customer.created'"))
         if any(row["object_id"] == customer["id"] for row in rows):
             break

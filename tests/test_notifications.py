@@ -146,7 +146,7 @@ def test_every_event_three_times_in_shuffled_order_gives_one_notice_per_change(
     assert sum("Paid" in text for text in replies) == 1
     assert sum("Emailed" in text for text in replies) == 1
     assert len(notices(fake_slack)) == 1
-    delivered = Counter(row["id"] for row in bot.services.store.db.query("SELECT id FROM stripe_events"))
+    delivered = Counter(row["id"] for row in bot.services.store.query("SELECT id FROM stripe_events"))
     assert delivered and set(delivered.values()) == {1}
 
 
@@ -233,7 +233,7 @@ def test_routes_send_a_customers_and_a_reps_news_to_their_channels(
     assert len(notices(fake_slack, "CVIP")) == 1 and vip["number"] in notices(fake_slack, "CVIP")[0]
     assert len(notices(fake_slack, "CREPS")) == 1 and other["number"] in notices(fake_slack, "CREPS")[0]
     assert notices(fake_slack) == []
-    assert [row["action"] for row in bot.services.store.db.query("SELECT action FROM audit WHERE action='route'")]
+    assert [row["action"] for row in bot.services.store.query("SELECT action FROM audit WHERE action='route'")]
 
 
 def post_events(bot: Any, events: list[dict[str, Any]], threads: int = 8) -> list[int]:

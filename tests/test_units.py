@@ -218,6 +218,6 @@ def test_migrations_are_recorded_and_rerunnable(tmp_path: Path) -> None:
     path = str(tmp_path / "m.db")
     SqliteStore(path).close()
     store = SqliteStore(path)
-    names = [row["name"] for row in store.db.query("SELECT name FROM _sqlite_migrations ORDER BY id")]
+    names = [row["name"] for row in store.query("SELECT name FROM _sqlite_migrations ORDER BY id")]
     assert names == ["m001_initial", "m002_event_outcomes_and_notices", "m003_deliveries"]
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

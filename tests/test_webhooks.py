@@ -16,7 +16,7 @@ EVENT = {
 
 
 def stored_events(bot: RunningBot) -> list[dict]:
-    return list(bot.services.store.db.query("SELECT id, type FROM stripe_events"))
+    return list(bot.services.store.query("SELECT id, type FROM stripe_events"))
 
 
 def test_valid_signature_is_stored_once(bot: RunningBot) -> None:
