@@ -205,7 +205,7 @@ def asgi_app(services: Services) -> Starlette:
         if declared and declared.isdigit() and int(declared) > MAX_WEBHOOK_BYTES:
             return JSONResponse({"error": f"body larger than {MAX_WEBHOOK_BYTES} bytes"}, status_code=413)
         raw = await request.body()
-        result = await run_in_threadpool(services.webhooks.receive, raw, request.headers.get("stripe-signature"))
+        result = await services.webhooks.receive_async(raw, request.headers.get("stripe-signature"))
         return JSONResponse(result.body, status_code=result.status)
 
     async def healthz(request: Request) -> Response:
@@ -252,6 +252,7 @@ def stop(services: Services) -> None:
     if handler is not None:
         handler.close()
     services.worker.stop()
+    services.webhooks.close()
     services.store.close()
 
 

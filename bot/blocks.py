@@ -6,6 +6,7 @@ Kit's limits, and every piece of user text that lands in mrkdwn goes through `es
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable
@@ -96,6 +97,12 @@ class ModalState:
         return json.dumps({"channel_id": self.channel_id, "lines": self.line_count})
 
 
+@functools.lru_cache(maxsize=64)
+def _currency_element(selected: str) -> str:
+    """The currency menu (130-odd options) validated once per preselected currency, as JSON."""
+    return json.dumps(currency_select(selected).to_dict())
+
+
 def currency_select(selected: str) -> StaticSelectElement:
     common = [c for c in COMMON_CURRENCIES if money.is_supported(c)]
     others = [c for c in money.SUPPORTED_CURRENCIES if c not in common]
@@ -150,7 +157,10 @@ def invoice_modal(state: ModalState) -> dict[str, Any]:
                     max_length=200),
         _text_input("customer_email", "New customer: email", optional=True, initial=values.get("customer_email"),
                     placeholder="jenny@example.com", max_length=254),
-        InputBlock(block_id="currency", label=plain("Currency"), element=currency_select(currency)),
+        # A one-option stand-in, swapped for the cached full menu below (building it each time was
+        # most of the cost of opening the modal).
+        InputBlock(block_id="currency", label=plain("Currency"), element=StaticSelectElement(
+            action_id="currency", options=[_currency_option(currency)], initial_option=_currency_option(currency))),
     ]
     for number in range(1, state.line_count + 1):
         blocks.extend(_line_blocks(number, values, state.price_labels or {}))
@@ -181,8 +191,11 @@ def invoice_modal(state: ModalState) -> dict[str, Any]:
         close=plain("Cancel", 24),
         private_metadata=state.metadata(),
         blocks=blocks,
-    )
-    return view.to_dict()
+    ).to_dict()
+    for block in view["blocks"]:
+        if block.get("block_id") == "currency":
+            block["element"] = json.loads(_currency_element(currency))
+    return view
 
 
 def _line_blocks(number: int, values: dict[str, Any], price_labels: dict[str, str]) -> list[Block]:

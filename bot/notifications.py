@@ -66,6 +66,16 @@ class ChannelPacer:
         with self._lock:
             return max(0.0, self._next.get(channel, 0.0) - time.monotonic())
 
+    def claim(self, channel: str) -> float:
+        """Take the channel's next slot now (0.0), or say how long until it is free: one poster at a time."""
+        with self._lock:
+            now = time.monotonic()
+            wait = self._next.get(channel, 0.0) - now
+            if wait > 0:
+                return wait
+            self._next[channel] = now + self.interval
+            return 0.0
+
     def reserve(self, channel: str, extra: float = 0.0) -> None:
         with self._lock:
             self._next[channel] = time.monotonic() + self.interval + extra
@@ -221,7 +231,7 @@ class NotificationService:
 
     def channel_notice(self, job: Job) -> None:
         channel = job.payload["channel"]
-        wait = self.pacer.wait_time(channel)
+        wait = self.pacer.claim(channel)
         if wait > 0:
             raise RetryLater("channel pace", wait)
         if job.digest_key:  # an interrupted digest: post the very same one again

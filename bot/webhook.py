@@ -8,11 +8,14 @@ from the queue.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from stripe import SignatureVerificationError, WebhookSignature
 
@@ -23,6 +26,7 @@ logger = logging.getLogger(__name__)
 MAX_WEBHOOK_BYTES = 512 * 1024  # Stripe's events are a few KB; anything far larger is not Stripe
 SIGNATURE_TOLERANCE = 300
 EVENT_JOB = "stripe_event"
+MAX_BATCH = 500  # events stored in one transaction at most (group commit)
 MAX_ID = 255  # Stripe's ids and event types are far shorter
 MAX_INTEGER = 2**53  # amounts and timestamps; also keeps SQLite's 64-bit INTEGER safe
 # The invoice fields the bot reads from an event (bot/invoicing.invoice_row, bot/blocks): a value of
@@ -39,13 +43,76 @@ class WebhookResult:
     body: dict[str, object]
 
 
+@dataclass(frozen=True)
+class CheckedEvent:
+    event: dict[str, Any]
+    text: str
+
+
 class WebhookReceiver:
+    """Checks and stores Stripe's events.
+
+    `receive_async` is the hot path, on the event loop: the checks run inline (tens of
+    microseconds), then the event joins every other one that arrived meanwhile and one writer
+    thread stores them in one transaction (group commit). Each answer waits for its own commit,
+    so a 2xx still means stored. `receive` does the same for one event, synchronously.
+    """
+
     def __init__(self, store: SqliteStore, secret: str, on_stored: Callable[[], None] | None = None) -> None:
         self._store = store
         self._secret = secret
         self._on_stored = on_stored
+        self._waiting: list[tuple[CheckedEvent, asyncio.Future[bool]]] = []
+        self._flushing = False
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhook-writer")
 
     def receive(self, raw: bytes, signature: str | None) -> WebhookResult:
+        checked = self.check(raw, signature)
+        if isinstance(checked, WebhookResult):
+            return checked
+        stored = self._store.record_event(checked.event, checked.text, EVENT_JOB)
+        if stored and self._on_stored:
+            self._on_stored()
+        return _accepted(stored)
+
+    async def receive_async(self, raw: bytes, signature: str | None) -> WebhookResult:
+        checked = self.check(raw, signature)
+        if isinstance(checked, WebhookResult):
+            return checked
+        loop = asyncio.get_running_loop()
+        stored: asyncio.Future[bool] = loop.create_future()
+        self._waiting.append((checked, stored))
+        if not self._flushing:
+            self._flushing = True
+            loop.create_task(self._flush(loop))
+        return _accepted(await stored)
+
+    async def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+                events = [(checked.event, checked.text) for checked, _ in batch]
+                try:
+                    results = await loop.run_in_executor(self._writer, self._store.record_events, events, EVENT_JOB)
+                except Exception as error:  # no 2xx for any of them: Stripe sends them again
+                    logger.exception("could not store %d webhook events", len(batch))
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                for (_, future), stored in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(stored)
+                if any(results) and self._on_stored:
+                    self._on_stored()
+        finally:
+            self._flushing = False
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True)
+
+    def check(self, raw: bytes, signature: str | None) -> WebhookResult | CheckedEvent:
+        """Everything before the store: size, signature, JSON, shape."""
         if len(raw) > MAX_WEBHOOK_BYTES:
             return WebhookResult(413, {"error": f"body larger than {MAX_WEBHOOK_BYTES} bytes"})
         if not signature:
@@ -65,10 +132,11 @@ class WebhookReceiver:
         problem = event_problem(event)
         if problem:
             return WebhookResult(400, {"error": problem})
-        stored = self._store.record_event(event, text, EVENT_JOB)
-        if stored and self._on_stored:
-            self._on_stored()
-        return WebhookResult(200, {"received": True, "duplicate": not stored})
+        return CheckedEvent(event, text)
+
+
+def _accepted(stored: bool) -> WebhookResult:
+    return WebhookResult(200, {"received": True, "duplicate": not stored})
 
 
 def _refuse_constant(name: str) -> None:
