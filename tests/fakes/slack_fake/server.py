@@ -131,6 +131,9 @@ class FakeSlack:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.token = token
+        # Socket Mode: set both (see tests/fakes/slack_socket.py) to answer apps.connections.open.
+        self.app_token: str | None = None
+        self.socket_mode_url: Callable[[], str] | None = None
         self.bot_user_id = bot_user_id
         self.team_id = team_id
         self.bot_id = bot_id
@@ -505,6 +508,13 @@ class FakeSlack:
                 return 429, {"Retry-After": str(fault.retry_after)}, {"ok": False, "error": "ratelimited"}
             return 200, {}, {"ok": False, "error": fault.error}
         workspace = self._workspace
+        if method == "apps.connections.open":  # Socket Mode: app-level token, not the bot token
+            token = _bearer(headers.get("Authorization", "")) or form_token
+            if not self.socket_mode_url or not token or not token.startswith("xapp-"):
+                return 200, {}, {"ok": False, "error": "not_allowed_token_type"}
+            if token != self.app_token:
+                return 200, {}, {"ok": False, "error": "invalid_auth"}
+            return 200, {}, {"ok": True, "url": self.socket_mode_url()}
         if not workspace.knows(method):
             return 200, {}, {"ok": False, "error": "unknown_method", "req_method": method}
         token = _bearer(headers.get("Authorization", "")) or form_token
