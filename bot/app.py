@@ -33,7 +33,7 @@ from bot.notifications import NotificationService
 from bot.people import People
 from bot.permissions import Permissions
 from bot.queue import GiveUp, Worker
-from bot.store import Job, SqliteStore, open_store
+from bot.store import Job, Store, open_store
 from bot.stripe_gateway import StripeFailure, StripeGateway
 from bot.webhook import EVENT_JOB, MAX_WEBHOOK_BYTES, WebhookReceiver
 
@@ -47,7 +47,7 @@ OVERDUE_SWEEP_SECONDS = 900
 @dataclass
 class Services:
     settings: Settings
-    store: SqliteStore
+    store: Store
     stripe: StripeGateway
     slack: SlackOut
     invoicing: InvoicingService
@@ -259,7 +259,7 @@ def stop(services: Services) -> None:
     services.store.close()
 
 
-def schedule(store: SqliteStore, kind: str, period: float, delay: float) -> None:
+def schedule(store: Store, kind: str, period: float, delay: float) -> None:
     """A periodic job: one run per period, however many times (or processes) ask for it."""
     window = int((time.time() + delay) // period)
     store.enqueue(kind, f"{kind}:{window}", {}, delay=delay)

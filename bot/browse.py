@@ -15,7 +15,7 @@ from typing import Any
 from bot import blocks
 from bot.invoicing import invoice_row, stored_lines
 from bot.people import People
-from bot.store import SqliteStore
+from bot.store import Store
 from bot.stripe_gateway import StripeFailure, StripeGateway
 
 logger = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ EVENT_WORDS = {
 
 
 class Browser:
-    def __init__(self, store: SqliteStore, stripe: StripeGateway, people: People) -> None:
+    def __init__(self, store: Store, stripe: StripeGateway, people: People) -> None:
         self.store = store
         self.stripe = stripe
         self.people = people

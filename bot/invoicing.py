@@ -17,7 +17,7 @@ from typing import Any
 from bot import blocks, money
 from bot.delivery import CANNOT_POST_THERE, Courier, SlackFailure, SlackOut
 from bot.queue import GiveUp, RetryLater
-from bot.store import SqliteStore
+from bot.store import Store
 from bot.stripe_gateway import LineItem, StripeFailure, StripeGateway
 
 logger = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def stored_lines(row: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 class InvoicingService:
-    def __init__(self, store: SqliteStore, stripe: StripeGateway, slack: SlackOut) -> None:
+    def __init__(self, store: Store, stripe: StripeGateway, slack: SlackOut) -> None:
         self.store = store
         self.stripe = stripe
         self.slack = slack

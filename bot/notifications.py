@@ -20,7 +20,7 @@ from bot import blocks, money
 from bot.delivery import Courier, SlackFailure, SlackOut
 from bot.invoicing import InvoicingService, invoice_row
 from bot.queue import GiveUp, RetryLater
-from bot.store import Job, SqliteStore, StateChange
+from bot.store import Job, StateChange, Store
 from bot.stripe_gateway import StripeFailure
 
 logger = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class ChannelPacer:
 
 
 class NotificationService:
-    def __init__(self, store: SqliteStore, slack: SlackOut, invoicing: InvoicingService, *,
+    def __init__(self, store: Store, slack: SlackOut, invoicing: InvoicingService, *,
                  payments_channel: str, announce_foreign: bool = True, pacer: ChannelPacer | None = None) -> None:
         self.store = store
         self.slack = slack

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bot.store import Job, SqliteStore
+from bot.store import Job, Store
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def backoff(attempt: int, base: float = 0.5, cap: float = 300.0) -> float:
 class Worker:
     """A small pool of threads draining the store's job table."""
 
-    def __init__(self, store: SqliteStore, handlers: dict[str, JobHandler], *, threads: int = 4,
+    def __init__(self, store: Store, handlers: dict[str, JobHandler], *, threads: int = 4,
                  max_attempts: int = 12, poll_interval: float = 0.05,
                  on_give_up: Callable[[Job, str], None] | None = None) -> None:
         self.store = store

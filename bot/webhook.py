@@ -19,7 +19,7 @@ from typing import Any
 
 from stripe import SignatureVerificationError, WebhookSignature
 
-from bot.store import SqliteStore
+from bot.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class WebhookReceiver:
     so a 2xx still means stored. `receive` does the same for one event, synchronously.
     """
 
-    def __init__(self, store: SqliteStore, secret: str, on_stored: Callable[[], None] | None = None) -> None:
+    def __init__(self, store: Store, secret: str, on_stored: Callable[[], None] | None = None) -> None:
         self._store = store
         self._secret = secret
         self._on_stored = on_stored

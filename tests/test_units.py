@@ -221,3 +221,11 @@ def test_migrations_are_recorded_and_rerunnable(tmp_path: Path) -> None:
     names = [row["name"] for row in store.query("SELECT name FROM _sqlite_migrations ORDER BY id")]
     assert names == ["m001_initial", "m002_event_outcomes_and_notices", "m003_deliveries"]
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_the_store_protocol_declares_everything_the_sqlite_store_offers() -> None:
+    from bot.store import Store
+
+    offered = {name for name, value in vars(SqliteStore).items() if callable(value) and not name.startswith("_")}
+    declared = {name for name in vars(Store) if not name.startswith("_")}
+    assert offered == declared
