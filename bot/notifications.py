@@ -62,10 +62,6 @@ class ChannelPacer:
         self._next: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def wait_time(self, channel: str) -> float:
-        with self._lock:
-            return max(0.0, self._next.get(channel, 0.0) - time.monotonic())
-
     def claim(self, channel: str) -> float:
         """Take the channel's next slot now (0.0), or say how long until it is free: one poster at a time."""
         with self._lock:

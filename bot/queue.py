@@ -12,7 +12,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from bot.store import Job, Store
 
@@ -133,9 +132,3 @@ class Worker:
         except Exception:
             logger.exception("could not report the failed job %s", job.key)
 
-
-def payload_str(payload: dict[str, Any], key: str) -> str:
-    value = payload.get(key)
-    if not isinstance(value, str):
-        raise GiveUp(f"job payload lacks {key}")
-    return value
