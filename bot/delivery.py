@@ -50,7 +50,7 @@ class SlackOut:
     def __init__(self, client: WebClient) -> None:
         self.client = client
 
-    def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+    def call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         try:
             response = self.client.api_call(method, json=_drop_none(kwargs))
             return dict(response.data) if isinstance(response.data, dict) else {}
@@ -61,18 +61,18 @@ class SlackOut:
 
     def post(self, channel: str, text: str, blocks: list[dict[str, Any]] | None = None, *,
              thread_ts: str | None = None, unfurl: bool = False) -> str:
-        data = self._call("chat.postMessage", channel=channel, text=text, blocks=blocks, thread_ts=thread_ts,
+        data = self.call("chat.postMessage", channel=channel, text=text, blocks=blocks, thread_ts=thread_ts,
                           unfurl_links=unfurl, unfurl_media=unfurl)
         return str(data["ts"])
 
     def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
-        self._call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
+        self.call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
 
     def ephemeral(self, channel: str, user: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
-        self._call("chat.postEphemeral", channel=channel, user=user, text=text, blocks=blocks)
+        self.call("chat.postEphemeral", channel=channel, user=user, text=text, blocks=blocks)
 
     def open_dm(self, user: str) -> str:
-        return str(self._call("conversations.open", users=user)["channel"]["id"])
+        return str(self.call("conversations.open", users=user)["channel"]["id"])
 
     def dm(self, user: str, text: str, blocks: list[dict[str, Any]] | None = None) -> str:
         return self.post(self.open_dm(user), text, blocks)
@@ -92,7 +92,7 @@ class SlackOut:
     def update_view(self, view_id: str, view: dict[str, Any]) -> bool:
         """Replace a modal the rep may already have closed; a closed one is not an error."""
         try:
-            self._call("views.update", view_id=view_id, view=view)
+            self.call("views.update", view_id=view_id, view=view)
             return True
         except SlackFailure as failure:
             if failure.error in GONE:
@@ -101,7 +101,7 @@ class SlackOut:
 
     def permalink(self, channel: str, ts: str) -> str | None:
         try:
-            return str(self._call("chat.getPermalink", channel=channel, message_ts=ts).get("permalink") or "") or None
+            return str(self.call("chat.getPermalink", channel=channel, message_ts=ts).get("permalink") or "") or None
         except SlackFailure:
             logger.warning("no permalink for %s/%s", channel, ts)
             return None
@@ -161,7 +161,7 @@ class Courier:
                 self.store.finish_delivery(key, found)
                 return found
         metadata = {"event_type": DELIVERY_EVENT_TYPE, "event_payload": {"key": key}}
-        data = self.slack._call("chat.postMessage", channel=channel, text=text, blocks=blocks, thread_ts=thread_ts,
+        data = self.slack.call("chat.postMessage", channel=channel, text=text, blocks=blocks, thread_ts=thread_ts,
                                 metadata=metadata, unfurl_links=False, unfurl_media=False)
         ts = str(data["ts"])
         self.store.finish_delivery(key, ts)
@@ -178,7 +178,7 @@ class Courier:
         try:
             for _ in range(RECOVERY_PAGES):
                 args = {**cursor_args, **({"latest": latest} if latest else {})}
-                data = self.slack._call(method, **args)
+                data = self.slack.call(method, **args)
                 messages = data.get("messages") or []
                 for message in messages:
                     payload = (message.get("metadata") or {}).get("event_payload") or {}

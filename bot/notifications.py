@@ -98,7 +98,7 @@ class NotificationService:
         if outcome is None:
             facts = self._look_up(event)
             outcome = self.store.decide_event(event_id, lambda: self._decide(event, facts))
-        self._queue_messages(event_id, event, Outcome.from_json(outcome))
+        self._queue_messages(event_id, Outcome.from_json(outcome))
         self.store.mark_event_processed(event_id)
 
     def _look_up(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -163,7 +163,7 @@ class NotificationService:
         return Outcome(invoice_id, change.applied, "\n".join(texts) or None, notice)
 
     # --- queueing the messages ---------------------------------------------------------------
-    def _queue_messages(self, event_id: str, event: dict[str, Any], outcome: Outcome) -> None:
+    def _queue_messages(self, event_id: str, outcome: Outcome) -> None:
         if outcome.invoice_id is None:
             return
         invoice = self.store.get_invoice(outcome.invoice_id)
@@ -191,7 +191,7 @@ class NotificationService:
                 continue
             day = time.strftime("%Y-%m-%d", time.gmtime())
             outcome = Outcome(invoice["stripe_id"], False, ":alarm_clock: Overdue", "overdue")
-            self._queue_messages(f"sweep:{invoice['stripe_id']}:{day}", {}, outcome)
+            self._queue_messages(f"sweep:{invoice['stripe_id']}:{day}", outcome)
             count += 1
         return count
 

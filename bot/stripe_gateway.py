@@ -139,9 +139,6 @@ class StripeGateway:
             self._client.v1.prices.list, {"active": True, "limit": page_size, "expand": ["data.product"]}
         )
 
-    def get_price(self, price_id: str) -> dict[str, Any]:
-        return self._call(self._client.v1.prices.retrieve, price_id, params={"expand": ["product"]})
-
     # --- invoices ----------------------------------------------------------------------------
     def create_invoice(self, *, customer_id: str, currency: str, days_until_due: int, description: str | None,
                        metadata: dict[str, str], idempotency_key: str) -> dict[str, Any]:

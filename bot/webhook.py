@@ -55,7 +55,7 @@ class WebhookReceiver:
     `receive_async` is the hot path, on the event loop: the checks run inline (tens of
     microseconds), then the event joins every other one that arrived meanwhile and one writer
     thread stores them in one transaction (group commit). Each answer waits for its own commit,
-    so a 2xx still means stored. `receive` does the same for one event, synchronously.
+    so a 2xx still means stored.
     """
 
     def __init__(self, store: Store, secret: str, on_stored: Callable[[], None] | None = None) -> None:
@@ -65,15 +65,6 @@ class WebhookReceiver:
         self._waiting: list[tuple[CheckedEvent, asyncio.Future[bool]]] = []
         self._flushing = False
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhook-writer")
-
-    def receive(self, raw: bytes, signature: str | None) -> WebhookResult:
-        checked = self.check(raw, signature)
-        if isinstance(checked, WebhookResult):
-            return checked
-        stored = self._store.record_event(checked.event, checked.text, EVENT_JOB)
-        if stored and self._on_stored:
-            self._on_stored()
-        return _accepted(stored)
 
     async def receive_async(self, raw: bytes, signature: str | None) -> WebhookResult:
         checked = self.check(raw, signature)

@@ -35,11 +35,12 @@ def _make_handler(action: str, services: Services):  # noqa: ANN202 - a Bolt lis
         invoice_id = str(body["actions"][0].get("value") or "")
         user_id = body["user"]["id"]
         channel_id = (body.get("channel") or {}).get("id")
-        if services.store.get_invoice(invoice_id) is None:
+        invoice = services.store.get_invoice(invoice_id)
+        if invoice is None:
             respond(response_type="ephemeral", replace_original=False,
                     text="I don't know that invoice any more; it may have been deleted.")
             return
-        refusal = services.permissions.refuse(action, user_id, services.store.get_invoice(invoice_id))
+        refusal = services.permissions.refuse(action, user_id, invoice)
         if refusal:
             respond(response_type="ephemeral", replace_original=False, text=refusal)
             return
