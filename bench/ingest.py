@@ -82,7 +82,7 @@ def run(context: Context) -> Section:
     context.shared["rss_peak_ingest_mb"] = rss_peak
 
     accepted = set(bot_load.result["accepted_ids"])
-    stored = _stored_ids(settings.database_path)
+    stored = _stored_ids(settings.database_url.removeprefix("sqlite:///"))
     lost, unanswered = accepted - stored, stored - accepted
     return _section(ceiling, usual, bot_load, accepted, stored, lost, unanswered, jobs, rss_end)
 

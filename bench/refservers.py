@@ -7,7 +7,7 @@ as `invoicebot serve` runs it), each in its own process:
 - `ceiling`: `POST /ceiling` answers 200 to an empty body: what the stack itself costs.
 - `usual`: `POST /stripe/webhook` the way Stripe's docs and most bots do it: the raw body through
   `stripe.Webhook.construct_event` (verify, parse, build the `Event` object), then stored once by
-  id in the same SQLite store the bot uses, off the event loop like the bot does.
+  id (with its processing job) in the same SQLite store the bot uses, off the event loop like the bot does.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.jobs.payloads import ProcessEvent
 from bot.store import open_store
 from tests.harness import WEBHOOK_SECRET
 
@@ -47,7 +48,11 @@ def usual_app(database: str, secret: str = WEBHOOK_SECRET) -> Starlette:
             return 400, {"error": str(error)}
         fields = {"id": event.id, "type": event.type, "created": event.created,
                   "data": {"object": {"id": event.data.object.id}}}
-        stored = store.record_event(fields, raw.decode(), "stripe_event")
+        with store.unit_of_work() as uow:
+            stored = uow.events.record(fields, raw.decode())
+            if stored:
+                uow.jobs.add(ProcessEvent(event_id=event.id), key=f"event:{event.id}")
+            uow.commit()
         return 200, {"received": True, "duplicate": not stored}
 
     async def webhook(request: Request) -> Response:
@@ -66,9 +71,11 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("receiver", choices=["ceiling", "usual"])
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--database", default=":memory:")
+    parser.add_argument("--database", required=False, help="SQLite file for the usual receiver")
     parser.add_argument("--log-level", default="info", help="as `invoicebot serve` with its default LOG_LEVEL")
     args = parser.parse_args(argv)
+    if args.receiver == "usual" and not args.database:
+        parser.error("usual needs --database")
     app = ceiling_app() if args.receiver == "ceiling" else usual_app(args.database)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level=args.log_level, timeout_graceful_shutdown=20)
     return 0

@@ -1,9 +1,9 @@
 """4. Stripe calls per invoice with n lines, the bot's flow against Stripe's guide.
 
-The bot: `InvoicingService.create_from_submission` (what the worker runs for a modal submit;
-the modal holds at most 18 lines, so larger n come as a `Submission`), for a new customer, sent
-at once. The guide: customer, invoice, one `invoiceitems.create` per line, finalize, send,
-through the same SDK. Both against fake Stripe; calls counted by the fake (`requests`).
+The bot: `Invoicing.create` (what the worker runs for a modal submit; the modal holds at most
+18 lines, so larger n come as a `CreateInvoice` job), for a new customer, sent at once. The
+guide: customer, invoice, one `invoiceitems.create` per line, finalize, send, through the same SDK.
+Both against fake Stripe; calls counted by the fake (`requests`).
 """
 
 from __future__ import annotations
@@ -14,20 +14,20 @@ import stripe
 
 from bench.common import Context, bot_settings
 from bench.report import Section, fmt
-from bot.app import build
-from bot.invoicing import Submission
+from bot.adapters.stripe import StripeGateway
+from bot.bootstrap import build
+from bot.jobs.payloads import CreateInvoice, SubmittedLine
 from tests.harness import STRIPE_KEY
 
 LINES = (1, 10, 100, 250)
 SLOW_STRIPE = 2.0  # bench 1's Stripe latency, to put the call counts in seconds
 
 
-def _submission(n: int) -> Submission:
-    return Submission(
+def _submission(n: int) -> CreateInvoice:
+    return CreateInvoice(
         view_id=f"V_BENCH_{n}", team_id="T123", user_id="UREP", channel_id="CSALES", customer_id=None,
         customer_name=f"Customer {n}", customer_email=f"lines{n}@bench.example", currency="usd",
-        lines=[{"description": f"Line {i + 1}", "quantity": 1, "unit_amount": 100 + i, "price_id": None}
-               for i in range(n)],
+        lines=[SubmittedLine(description=f"Line {i + 1}", quantity=1, unit_amount=100 + i) for i in range(n)],
         days_until_due=30, memo=None, send_now=True,
     )
 
@@ -48,15 +48,18 @@ def _guide(client: stripe.StripeClient, n: int) -> None:
 def run(context: Context) -> Section:
     fakes = context.fakes
     fakes.reset()
-    services = build(bot_settings(context.workdir / "calls.db", fakes))
+    settings = bot_settings(context.workdir / "calls.db", fakes)
+    # The use case alone, with the gateway the bot would build: no workers, no HTTP edge.
+    bot = build(settings, stripe=StripeGateway(STRIPE_KEY, fakes.stripe.url))
     client = stripe.StripeClient(STRIPE_KEY, base_addresses={"api": fakes.stripe.url})
     rows = []
     try:
         for n in LINES:
             before, started = len(fakes.stripe.requests), time.perf_counter()
-            row = services.invoicing.create_from_submission(_submission(n))
+            invoice_id = bot.invoicing.create(_submission(n))
             bot_seconds, bot_calls = time.perf_counter() - started, len(fakes.stripe.requests) - before
-            assert row["status"] == "open", row
+            invoice = bot.store.reads.invoices.get(invoice_id)
+            assert invoice is not None and invoice.status == "open", invoice
             before, started = len(fakes.stripe.requests), time.perf_counter()
             _guide(client, n)
             guide_seconds, guide_calls = time.perf_counter() - started, len(fakes.stripe.requests) - before
@@ -64,7 +67,7 @@ def run(context: Context) -> Section:
                          fmt(bot_seconds * 1000), fmt(guide_seconds * 1000), fmt(bot_calls * SLOW_STRIPE),
                          fmt(guide_calls * SLOW_STRIPE)])
     finally:
-        services.store.close()
+        bot.store.close()
     return Section(
         key="stripe_calls",
         title="4. Stripe calls per invoice",

@@ -1,17 +1,18 @@
-"""Pure Block Kit builders: the invoice modal, the invoice message, notices.
+"""Pure Block Kit builders: the invoice modal, the invoice message, notices, lists, App Home.
 
 Every builder returns dicts made through `slack_sdk.models`, whose `to_dict()` enforces Block
-Kit's limits, and every piece of user text that lands in mrkdwn goes through `escape`.
+Kit's limits, and every piece of text that lands in mrkdwn, from people or from Stripe, goes
+through `escape`.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import re
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from enum import StrEnum
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -36,11 +37,29 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot import money
+from bot.domain.invoices import Invoice, InvoiceLine
+from bot.domain.records import AuditEntry, CurrencyTotals, Customer, Price
+from bot.mrkdwn import escape, link, truncate
+
+
+class ActionId(StrEnum):
+    """Every action id the bot's blocks carry; the listeners register these same values."""
+
+    ADD_LINE = "add_line"
+    CUSTOMER_SEARCH = "customer_search"
+    PRICE_SEARCH = "price_search"
+    CURRENCY = "currency"
+    INVOICE_OPEN = "invoice_open"
+    INVOICE_SEND = "invoice_send"
+    INVOICE_VOID = "invoice_void"
+    INVOICE_UNCOLLECTIBLE = "invoice_uncollectible"
+    INVOICE_REMIND = "invoice_remind"
+    HOME_NEW_INVOICE = "home_new_invoice"
+    LIST_MORE = "list_more"
+    SHOW_INVOICE = "invoice_show"
+
 
 MODAL_CALLBACK_ID = "invoice_modal"
-ADD_LINE_ACTION = "add_line"
-CUSTOMER_SEARCH_ACTION = "customer_search"
-PRICE_SEARCH_ACTION = "price_search"
 MAX_BLOCKS_IN_VIEW = 100
 FIXED_MODAL_BLOCKS = 10  # everything but the lines: customer fields, currency, due, memo, delivery, total, buttons
 BLOCKS_PER_LINE = 5  # divider + description, quantity, unit amount, catalog price
@@ -57,22 +76,6 @@ STATUS_BADGES = {
     "deleted": ":wastebasket: Deleted",
 }
 
-
-SAFE_URL = re.compile(r"^https://[^\s<>|]{1,1990}$")
-
-
-def link(url: str | None, label: str) -> str | None:
-    """A mrkdwn link, only for a plain https URL (a URL carrying `|` or `>` could forge the label)."""
-    return f"<{url}|{escape(label)}>" if url and SAFE_URL.match(url) else None
-
-
-def escape(text: str | None) -> str:
-    """Make user text inert in mrkdwn: no mentions, no links, no `<!channel>`."""
-    return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def plain(text: str, limit: int = 150) -> PlainTextObject:
@@ -96,6 +99,18 @@ class ModalState:
     def metadata(self) -> str:
         return json.dumps({"channel_id": self.channel_id, "lines": self.line_count})
 
+    @staticmethod
+    def read_metadata(text: str | None) -> ModalMetadata:
+        """The modal's `private_metadata` back (its shape was checked by `handlers/shape.py`)."""
+        data = json.loads(text or "{}")
+        return ModalMetadata(channel_id=str(data.get("channel_id") or ""), lines=int(data.get("lines", 1)))
+
+
+@dataclass(frozen=True)
+class ModalMetadata:
+    channel_id: str
+    lines: int
+
 
 @functools.lru_cache(maxsize=64)
 def _currency_element(selected: str) -> str:
@@ -112,7 +127,7 @@ def currency_select(selected: str) -> StaticSelectElement:
         groups.append(OptionGroup(label=f"{chunk[0].upper()}–{chunk[-1].upper()}",
                                   options=[_currency_option(c) for c in chunk]))
     return StaticSelectElement(
-        action_id="currency",
+        action_id=ActionId.CURRENCY,
         option_groups=groups,
         initial_option=_currency_option(selected),
     )
@@ -144,7 +159,7 @@ def invoice_modal(state: ModalState) -> dict[str, Any]:
             label=plain("Existing customer"),
             optional=True,
             element=ExternalDataSelectElement(
-                action_id=CUSTOMER_SEARCH_ACTION,
+                action_id=ActionId.CUSTOMER_SEARCH,
                 placeholder=plain("Type a name or email"),
                 min_query_length=0,
                 initial_option=(
@@ -160,13 +175,14 @@ def invoice_modal(state: ModalState) -> dict[str, Any]:
         # A one-option stand-in, swapped for the cached full menu below (building it each time was
         # most of the cost of opening the modal).
         InputBlock(block_id="currency", label=plain("Currency"), element=StaticSelectElement(
-            action_id="currency", options=[_currency_option(currency)], initial_option=_currency_option(currency))),
+            action_id=ActionId.CURRENCY, options=[_currency_option(currency)],
+            initial_option=_currency_option(currency))),
     ]
     for number in range(1, state.line_count + 1):
         blocks.extend(_line_blocks(number, values, state.price_labels or {}))
     if state.line_count < MAX_MODAL_LINES:
         blocks.append(ActionsBlock(block_id="line_actions", elements=[
-            ButtonElement(text=plain("Add line"), action_id=ADD_LINE_ACTION, value=str(state.line_count + 1))
+            ButtonElement(text=plain("Add line"), action_id=ActionId.ADD_LINE, value=str(state.line_count + 1))
         ]))
     if state.total_text:
         blocks.append(ContextBlock(block_id="running_total",
@@ -215,7 +231,7 @@ def _line_blocks(number: int, values: dict[str, Any], price_labels: dict[str, st
             label=plain(f"Line {number}: or a catalog price"),
             optional=True,
             element=ExternalDataSelectElement(
-                action_id=PRICE_SEARCH_ACTION,
+                action_id=ActionId.PRICE_SEARCH,
                 placeholder=plain("Search the catalog"),
                 min_query_length=0,
                 initial_option=Option(value=price_id, text=plain(price_labels.get(price_id, price_id), 75))
@@ -229,6 +245,36 @@ def status_view(title: str, text: str) -> dict[str, Any]:
     """A modal with a single message, for "Creating invoice..." and its outcome."""
     return View(type="modal", title=plain(title, 24), close=plain("Close", 24),
                 blocks=[SectionBlock(text=MarkdownTextObject(text=truncate(text, 3000)))]).to_dict()
+
+
+# --- options of the modal's searches ---------------------------------------------------------------
+def option_text(text: str, limit: int = 75) -> str:
+    """Option text: `&`, `<`, `>` escaped as Slack asks for every text object (so a name like
+    `<!channel>` is shown, not parsed), at most `limit` characters, never cutting an entity."""
+    escaped = escape(text)
+    if len(escaped) <= limit:
+        return escaped
+    kept, size = [], 0
+    for char in text:
+        piece = escape(char)
+        if size + len(piece) > limit - 1:
+            break
+        kept.append(piece)
+        size += len(piece)
+    return "".join(kept) + "…"
+
+
+def customer_option_text(customer: Customer) -> str:
+    name, email = customer.name, customer.email
+    return option_text(f"{name} <{email}>" if name and email else name or email or customer.stripe_id)
+
+
+def price_option_text(price: Price) -> str:
+    return option_text(f"{price.product_name} – {money.format_amount(price.unit_amount, price.currency)}")
+
+
+def option(text: str, value: str) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": text}, "value": value}
 
 
 # --- the invoice message ----------------------------------------------------------------------
@@ -251,76 +297,72 @@ def due_mrkdwn(due_date: int | None) -> str:
     return f"<!date^{int(due_date)}^{{date_short_pretty}}|{format_due(due_date)}>"
 
 
-def invoice_title(invoice: dict[str, Any]) -> str:
-    return f"Invoice {invoice.get('number') or 'draft'}"
-
-
-def invoice_message(invoice: dict[str, Any], lines: Iterable[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+def invoice_message(invoice: Invoice) -> tuple[str, list[dict[str, Any]]]:
     """The one message per invoice: (fallback text, blocks)."""
-    currency = invoice["currency"]
-    status = invoice["status"]
-    total = money.format_amount(invoice.get("total") or 0, currency)
-    customer = escape(invoice.get("customer_name") or invoice.get("customer_email") or "a customer")
-    email = escape(invoice.get("customer_email") or "")
+    currency = invoice.currency
+    status = invoice.status
+    total = money.format_amount(invoice.total, currency)
+    customer = escape(invoice.customer_label or "a customer")
+    email = escape(invoice.customer_email or "")
     fields = [
         MarkdownTextObject(text=f"*Customer*\n{customer}" + (f"\n{email}" if email and email != customer else "")),
         MarkdownTextObject(text=f"*Total*\n{escape(total)}"),
         MarkdownTextObject(text=f"*Status*\n{STATUS_BADGES.get(status, escape(status))}"),
-        MarkdownTextObject(text=f"*Due*\n{due_mrkdwn(invoice.get('due_date'))}"),
+        MarkdownTextObject(text=f"*Due*\n{due_mrkdwn(invoice.due_date)}"),
     ]
-    if invoice.get("amount_paid"):
+    if invoice.amount_paid:
+        fields.append(MarkdownTextObject(text=f"*Paid*\n{escape(money.format_amount(invoice.amount_paid, currency))}"))
+    if status == "open" and invoice.amount_remaining != invoice.total:
         fields.append(MarkdownTextObject(
-            text=f"*Paid*\n{escape(money.format_amount(invoice['amount_paid'], currency))}"))
-    if status == "open" and invoice.get("amount_remaining") not in (None, invoice.get("total")):
-        fields.append(MarkdownTextObject(
-            text=f"*Remaining*\n{escape(money.format_amount(invoice['amount_remaining'], currency))}"))
+            text=f"*Remaining*\n{escape(money.format_amount(invoice.amount_remaining, currency))}"))
     blocks: list[Block] = [
-        HeaderBlock(block_id="title", text=plain(f"{invoice_title(invoice)} · {total}", 150)),
+        HeaderBlock(block_id="title", text=plain(f"{invoice.title} · {total}", 150)),
         SectionBlock(block_id="summary", fields=fields),
     ]
-    summary = lines_summary(list(lines), currency)
+    summary = lines_summary(invoice.lines, currency)
     if summary:
         blocks.append(ContextBlock(block_id="lines", elements=[MarkdownTextObject(text=summary)]))
     buttons = invoice_buttons(invoice)
     if buttons:
         blocks.append(ActionsBlock(block_id="invoice_actions", elements=buttons))
-    text = f"{invoice_title(invoice)} for {customer}: {escape(total)}, {status}"
+    text = f"{escape(invoice.title)} for {customer}: {escape(total)}, {status}"
     return text, [block.to_dict() for block in blocks]
 
 
-def lines_summary(lines: list[dict[str, Any]], currency: str, shown: int = 5) -> str:
+def lines_summary(lines: Sequence[InvoiceLine], currency: str, shown: int = 5) -> str:
     parts = []
     for line in lines[:shown]:
-        description = escape(truncate(line.get("description") or "item", 80))
-        quantity = line.get("quantity") or 1
-        amount = money.format_amount(line.get("amount") or 0, currency)
-        parts.append(f"{quantity} × {description}: {escape(amount)}")
+        description = escape(truncate(line.description or "item", 80))
+        amount = money.format_amount(line.amount, currency)
+        parts.append(f"{line.quantity} × {description}: {escape(amount)}")
     if len(lines) > shown:
         parts.append(f"and {len(lines) - shown} more")
     return truncate("\n".join(parts), 3000)
 
 
-def invoice_buttons(invoice: dict[str, Any]) -> list[ButtonElement]:
-    status = invoice["status"]
-    invoice_id = invoice["stripe_id"]
+def invoice_buttons(invoice: Invoice) -> list[ButtonElement]:
+    status = invoice.status
+    invoice_id = invoice.stripe_id
     buttons: list[ButtonElement] = []
-    if invoice.get("hosted_url"):
-        buttons.append(ButtonElement(text=plain("Open invoice"), action_id="invoice_open", url=invoice["hosted_url"],
-                                     value=invoice_id))
+    if invoice.hosted_url:
+        buttons.append(ButtonElement(text=plain("Open invoice"), action_id=ActionId.INVOICE_OPEN,
+                                     url=invoice.hosted_url, value=invoice_id))
     if status == "draft":
-        buttons.append(ButtonElement(text=plain("Send"), action_id="invoice_send", value=invoice_id, style="primary"))
+        buttons.append(ButtonElement(text=plain("Send"), action_id=ActionId.INVOICE_SEND, value=invoice_id,
+                                     style="primary"))
     if status == "open":
-        buttons.append(ButtonElement(text=plain("Send reminder"), action_id="invoice_remind", value=invoice_id))
+        buttons.append(ButtonElement(text=plain("Send reminder"), action_id=ActionId.INVOICE_REMIND,
+                                     value=invoice_id))
         buttons.append(ButtonElement(
-            text=plain("Void"), action_id="invoice_void", value=invoice_id, style="danger",
+            text=plain("Void"), action_id=ActionId.INVOICE_VOID, value=invoice_id, style="danger",
             confirm=ConfirmObject(title=plain("Void this invoice?", 100),
-                                  text=plain(f"{invoice_title(invoice)} can no longer be paid after this.", 300),
+                                  text=plain(f"{invoice.title} can no longer be paid after this.", 300),
                                   confirm=plain("Void", 30), deny=plain("Keep it", 30), style="danger"),
         ))
         buttons.append(ButtonElement(
-            text=plain("Mark uncollectible"), action_id="invoice_uncollectible", value=invoice_id,
+            text=plain("Mark uncollectible"), action_id=ActionId.INVOICE_UNCOLLECTIBLE, value=invoice_id,
             confirm=ConfirmObject(title=plain("Mark uncollectible?", 100),
-                                  text=plain(f"{invoice_title(invoice)} will be written off as bad debt. "
+                                  text=plain(f"{invoice.title} will be written off as bad debt. "
                                              "It can still be paid or voided later.", 300),
                                   confirm=plain("Mark uncollectible", 30), deny=plain("Cancel", 30)),
         ))
@@ -346,37 +388,38 @@ NOTICE_HEADLINES = {
 
 def remind_blocks(invoice_id: str) -> list[dict[str, Any]]:
     return [ActionsBlock(block_id="remind", elements=[
-        ButtonElement(text=plain("Send reminder"), action_id="invoice_remind", value=invoice_id, style="primary")
+        ButtonElement(text=plain("Send reminder"), action_id=ActionId.INVOICE_REMIND, value=invoice_id,
+                      style="primary")
     ]).to_dict()]
 
 
-def _invoice_line(invoice: dict[str, Any]) -> str:
-    total = money.format_amount(invoice.get("total") or 0, invoice.get("currency") or "usd")
-    customer = escape(invoice.get("customer_name") or invoice.get("customer_email") or "unknown customer")
-    return f"{escape(invoice.get('number') or invoice['stripe_id'])} · {customer} · {escape(total)}"
+def _invoice_line(invoice: Invoice) -> str:
+    total = money.format_amount(invoice.total, invoice.currency)
+    customer = escape(invoice.customer_label or "unknown customer")
+    return f"{escape(invoice.number or invoice.stripe_id)} · {customer} · {escape(total)}"
 
 
-def payment_notice(kind: str, invoice: dict[str, Any], message_link: str | None) -> tuple[str, list[dict[str, Any]]]:
+def payment_notice(kind: str, invoice: Invoice, message_link: str | None) -> tuple[str, list[dict[str, Any]]]:
     """The payments channel's notice for one invoice event."""
     headline = NOTICE_HEADLINES.get(kind, "*Invoice update*")
-    rep = f"<@{invoice['rep_user_id']}>" if invoice.get("rep_user_id") else "no rep (created outside invoicebot)"
+    rep = f"<@{invoice.rep_user_id}>" if invoice.rep_user_id else "no rep (created outside invoicebot)"
     body = f"{headline} {_invoice_line(invoice)}\nRep: {rep}"
-    if kind == "failed" and invoice.get("rep_user_id"):
-        body += f"\n<@{invoice['rep_user_id']}>, please follow up with the customer."
-    links = [found for found in (link(message_link, "Invoice message"), link(invoice.get("hosted_url"),
-                                                                              "Hosted invoice")) if found]
+    if kind == "failed" and invoice.rep_user_id:
+        body += f"\n<@{invoice.rep_user_id}>, please follow up with the customer."
+    links = [found for found in (link(message_link, "Invoice message"), link(invoice.hosted_url, "Hosted invoice"))
+             if found]
     text = f"{headline.replace('*', '')} {_invoice_line(invoice)}"
     return text, notice(body, context=" · ".join(links) or None)
 
 
-def digest(items: list[tuple[str, dict[str, Any]]]) -> tuple[str, list[dict[str, Any]]]:
+def digest(items: list[tuple[str, Invoice]]) -> tuple[str, list[dict[str, Any]]]:
     """Many notices as one message: counts and totals per kind and currency, then every invoice."""
     totals: dict[tuple[str, str], int] = {}
     counts: dict[str, int] = {}
     for kind, invoice in items:
         counts[kind] = counts.get(kind, 0) + 1
-        key = (kind, invoice.get("currency") or "usd")
-        totals[key] = totals.get(key, 0) + (invoice.get("total") or 0)
+        key = (kind, invoice.currency)
+        totals[key] = totals.get(key, 0) + invoice.total
     summary_parts = []
     for kind in ("paid", "failed", "processing", "overdue"):
         if not counts.get(kind):
@@ -385,8 +428,7 @@ def digest(items: list[tuple[str, dict[str, Any]]]) -> tuple[str, list[dict[str,
             f"{money.format_amount(amount, currency)} {currency.upper()}"
             for (k, currency), amount in sorted(totals.items()) if k == kind
         )
-        label = {"paid": "paid", "failed": "failed", "processing": "processing", "overdue": "overdue"}[kind]
-        summary_parts.append(f"{counts[kind]} {'invoice' if counts[kind] == 1 else 'invoices'} {label} – {amounts}")
+        summary_parts.append(f"{counts[kind]} {'invoice' if counts[kind] == 1 else 'invoices'} {kind} – {amounts}")
     summary = "; ".join(summary_parts) or f"{len(items)} invoice updates"
     lines = [f"{NOTICE_HEADLINES.get(kind, '*Update*').split(' ', 1)[0]} {_invoice_line(inv)}" for kind, inv in items]
     sections: list[Block] = [SectionBlock(text=MarkdownTextObject(text=f"*{escape(summary)}*"))]
@@ -401,21 +443,21 @@ def digest(items: list[tuple[str, dict[str, Any]]]) -> tuple[str, list[dict[str,
     return truncate(summary, 3000), [block.to_dict() for block in sections[:50]]
 
 
-def home_view(totals: list[dict[str, Any]], recent: list[dict[str, Any]]) -> dict[str, Any]:
+def home_view(totals: list[CurrencyTotals], recent: list[Invoice]) -> dict[str, Any]:
     home_blocks: list[Block] = [
         HeaderBlock(text=plain("Invoices")),
-        ActionsBlock(elements=[ButtonElement(text=plain("New invoice"), action_id="home_new_invoice",
+        ActionsBlock(elements=[ButtonElement(text=plain("New invoice"), action_id=ActionId.HOME_NEW_INVOICE,
                                              style="primary")]),
     ]
     if totals:
         rows = []
         for row in totals:
-            currency = row["currency"]
+            currency = row.currency
             rows.append(
-                f"*{currency.upper()}*  open {escape(money.format_amount(row['open_total'] or 0, currency))}"
-                f" ({row['open_count'] or 0}) · overdue "
-                f"{escape(money.format_amount(row['overdue_total'] or 0, currency))} ({row['overdue_count'] or 0})"
-                f" · paid this month {escape(money.format_amount(row['paid_month'] or 0, currency))}"
+                f"*{currency.upper()}*  open {escape(money.format_amount(row.open_total, currency))}"
+                f" ({row.open_count}) · overdue "
+                f"{escape(money.format_amount(row.overdue_total, currency))} ({row.overdue_count})"
+                f" · paid this month {escape(money.format_amount(row.paid_month, currency))}"
             )
         home_blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate("\n".join(rows), 3000))))
     home_blocks.append(DividerBlock())
@@ -423,8 +465,8 @@ def home_view(totals: list[dict[str, Any]], recent: list[dict[str, Any]]) -> dic
         home_blocks.append(SectionBlock(text=MarkdownTextObject(text="*Your recent invoices*")))
         for invoice in recent[:10]:
             home_blocks.append(SectionBlock(text=MarkdownTextObject(
-                text=f"{STATUS_BADGES.get(invoice['status'], escape(invoice['status']))}  {_invoice_line(invoice)}"
-                     f" · due {due_mrkdwn(invoice.get('due_date'))}")))
+                text=f"{STATUS_BADGES.get(invoice.status, escape(invoice.status))}  {_invoice_line(invoice)}"
+                     f" · due {due_mrkdwn(invoice.due_date)}")))
     else:
         home_blocks.append(SectionBlock(text=MarkdownTextObject(text="You haven't created any invoices yet.")))
     return View(type="home", blocks=home_blocks).to_dict()
@@ -432,61 +474,58 @@ def home_view(totals: list[dict[str, Any]], recent: list[dict[str, Any]]) -> dic
 
 # --- finding invoices -------------------------------------------------------------------------
 LIST_PAGE_SIZE = 20
-LIST_MORE_ACTION = "list_more"
-SHOW_ACTION = "invoice_show"
 
 
-def invoice_summary_line(invoice: dict[str, Any], zone: tzinfo, now: float) -> str:
-    status = invoice["status"]
-    badge = STATUS_BADGES.get(status, escape(status))
-    if status == "open" and invoice.get("due_date") and invoice["due_date"] < now:
+def invoice_summary_line(invoice: Invoice, zone: tzinfo, now: float) -> str:
+    badge = STATUS_BADGES.get(invoice.status, escape(invoice.status))
+    if invoice.is_overdue(now):
         badge = ":alarm_clock: Overdue"
-    return f"*{escape(invoice.get('number') or invoice['stripe_id'])}* · {badge}\n" + \
-        f"{_invoice_line(invoice).split(' · ', 1)[1]} · due {format_due(invoice.get('due_date'), zone)}"
+    return f"*{escape(invoice.number or invoice.stripe_id)}* · {badge}\n" + \
+        f"{_invoice_line(invoice).split(' · ', 1)[1]} · due {format_due(invoice.due_date, zone)}"
 
 
-def invoice_list(invoices: list[dict[str, Any]], *, heading: str, zone: tzinfo, now: float,
+def invoice_list(invoices: list[Invoice], *, heading: str, zone: tzinfo, now: float,
                  more_value: str | None) -> list[dict[str, Any]]:
     """One page of `/invoice list`: at most LIST_PAGE_SIZE invoices, each with an Open button."""
     list_blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=truncate(heading, 3000)))]
     for invoice in invoices[:LIST_PAGE_SIZE]:
         list_blocks.append(SectionBlock(
             text=MarkdownTextObject(text=truncate(invoice_summary_line(invoice, zone, now), 3000)),
-            accessory=ButtonElement(text=plain("Open"), action_id=SHOW_ACTION, value=invoice["stripe_id"]),
+            accessory=ButtonElement(text=plain("Open"), action_id=ActionId.SHOW_INVOICE, value=invoice.stripe_id),
         ))
     if not invoices:
         list_blocks.append(SectionBlock(text=MarkdownTextObject(text="No invoices match.")))
     if more_value:
         list_blocks.append(ActionsBlock(elements=[
-            ButtonElement(text=plain("Show more"), action_id=LIST_MORE_ACTION, value=more_value)]))
+            ButtonElement(text=plain("Show more"), action_id=ActionId.LIST_MORE, value=more_value)]))
     return [block.to_dict() for block in list_blocks]
 
 
-def invoice_card(invoice: dict[str, Any], lines: list[dict[str, Any]], history: list[tuple[float, str]],
-                 zone: tzinfo) -> list[dict[str, Any]]:
+def invoice_card(invoice: Invoice, history: list[tuple[float, str]], zone: tzinfo) -> list[dict[str, Any]]:
     """`/invoice show`: the invoice message plus every line, payments and its history."""
-    _, card = invoice_message(invoice, [])
-    currency = invoice["currency"]
+    _, card = invoice_message(invoice)
+    card = [block for block in card if block.get("block_id") != "lines"]
+    currency = invoice.currency
     extra: list[Block] = []
-    if lines:
+    if invoice.lines:
         extra.append(SectionBlock(text=MarkdownTextObject(text=truncate(
-            "*Lines*\n" + lines_summary(lines, currency, shown=40), 3000))))
-    paid = money.format_amount(invoice.get("amount_paid") or 0, currency)
-    remaining = money.format_amount(invoice.get("amount_remaining") or 0, currency)
+            "*Lines*\n" + lines_summary(invoice.lines, currency, shown=40), 3000))))
+    paid = money.format_amount(invoice.amount_paid, currency)
+    remaining = money.format_amount(invoice.amount_remaining, currency)
     extra.append(SectionBlock(text=MarkdownTextObject(
         text=f"*Payments*\nPaid {escape(paid)} · remaining {escape(remaining)} · due "
-             f"{format_due(invoice.get('due_date'), zone)}")))
+             f"{format_due(invoice.due_date, zone)}")))
     if history:
         entries = [f"{format_moment(at, zone)} – {what}" for at, what in sorted(history)[-25:]]
         extra.append(SectionBlock(text=MarkdownTextObject(text=truncate("*History*\n" + "\n".join(entries), 3000))))
     return card + [block.to_dict() for block in extra]
 
 
-def audit_blocks(invoice: dict[str, Any], rows: list[dict[str, Any]], zone: tzinfo) -> list[dict[str, Any]]:
+def audit_blocks(invoice: Invoice, entries: list[AuditEntry], zone: tzinfo) -> list[dict[str, Any]]:
     lines = []
-    for row in rows[-40:]:
-        ids = ", ".join(f"{k} `{escape(str(v))}`" for k, v in json.loads(row.get("stripe_ids") or "{}").items())
-        lines.append(f"{format_moment(row['at'], zone)} – <@{row['actor']}> *{escape(row['action'])}*"
+    for entry in entries[-40:]:
+        ids = ", ".join(f"{k} `{escape(str(v))}`" for k, v in entry.stripe_ids.items())
+        lines.append(f"{format_moment(entry.at, zone)} – <@{entry.actor}> *{escape(entry.action)}*"
                      + (f" ({ids})" if ids else ""))
-    text = f"*Audit log of {escape(invoice_title(invoice))}*\n" + ("\n".join(lines) or "Nothing recorded.")
+    text = f"*Audit log of {escape(invoice.title)}*\n" + ("\n".join(lines) or "Nothing recorded.")
     return [SectionBlock(text=MarkdownTextObject(text=truncate(text, 3000))).to_dict()]

@@ -1,13 +1,15 @@
-"""`invoicebot serve` runs the bot; `invoicebot demo` shows it working against local fakes."""
+"""`invoicebot serve` runs the bot; `invoicebot migrate` brings the database's schema up to date;
+`invoicebot demo` shows the bot working against local fakes."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, Settings, load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,35 +17,61 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve Slack and Stripe over HTTP (Socket Mode with SLACK_APP_TOKEN)")
     serve.add_argument("--env-file", default=".env", help="settings file read besides the environment")
+    migrate = commands.add_parser("migrate", help="apply the database migrations not applied yet, then exit")
+    migrate.add_argument("--database-url", help="the database to migrate (default: DATABASE_URL)")
     commands.add_parser("demo", help="run the whole flow against local fake Slack and Stripe, printing each step")
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve_command(args.env_file)
+    if args.command == "migrate":
+        return migrate_command(args.database_url)
     from bot.demo import run_demo
 
     return run_demo()
 
 
-def serve_command(env_file: str) -> int:
+def _settings(env_file: str) -> Settings | None:
     try:
-        settings = load_settings(env_file)
+        return load_settings(env_file)
     except ConfigError as error:
         print("invoicebot cannot start; fix these settings (environment variables or .env):", file=sys.stderr)
         for problem in error.problems:
             print(f"  - {problem}", file=sys.stderr)
+        return None
+
+
+def serve_command(env_file: str) -> int:
+    settings = _settings(env_file)
+    if settings is None:
         return 2
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     import uvicorn
 
-    from bot.app import asgi_app, build
+    from bot.bootstrap import build
+    from bot.web import asgi_app
 
-    services = build(settings)
+    bot = build(settings)
     # uvicorn handles SIGTERM: it stops accepting, finishes requests, the lifespan drains the workers; then it
     # re-raises the signal to the handler found at start. A drained shutdown is a success, so that handler exits 0.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    uvicorn.run(asgi_app(services), host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+    uvicorn.run(asgi_app(bot), host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
                 timeout_graceful_shutdown=20)
+    return 0
+
+
+def migrate_command(database_url: str | None) -> int:
+    """Only the database is needed: the rest of the settings may still be missing."""
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    url = database_url or os.environ.get("DATABASE_URL") or Settings.model_fields["database_url"].default
+    from bot.store import migrate_database
+
+    try:
+        applied = migrate_database(url)
+    except ValueError as error:
+        print(f"invoicebot cannot migrate: DATABASE_URL {error}", file=sys.stderr)
+        return 2
+    print(f"{len(applied)} migration(s) applied" + (f": {', '.join(applied)}" if applied else "; up to date"))
     return 0
 
 

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     # How long one Stripe call may take, and how often a job is tried before the rep is told it failed.
     stripe_timeout: float = Field(default=30.0, gt=0, le=300)
     job_max_attempts: int = Field(default=12, ge=1, le=100)
+    # A job's lease, renewed every third of it while the job runs; after a crash, the dead process's
+    # jobs are taken up again when their leases run out.
+    job_lease_seconds: float = Field(default=30.0, ge=0.5, le=600)
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -125,8 +128,9 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url_shape(cls, value: str) -> str:
-        if not value.startswith("sqlite:///"):
-            raise ValueError("must look like sqlite:///path/to/file.db (the only store built in so far)")
+        if not value.startswith("sqlite:///") or value in ("sqlite:///", "sqlite:///:memory:"):
+            raise ValueError("must look like sqlite:///path/to/file.db (a file: the bot reads and writes "
+                             "on connections of their own)")
         return value
 
     @field_validator("payments_channel")

@@ -88,7 +88,7 @@ def run_demo() -> int:
             print(f"Slack got, at once: response_action={answer.get('response_action')}")
             bot.wait_idle()
             message = [m for m in slack.messages("CSALES") if not m.thread_ts][-1]
-            print("\nIn #sales:\n" + render(message.blocks))
+            print("\nIn #sales:\n" + render(message.blocks or []))
 
             banner("4. The customer pays; Stripe's webhook updates the message and tells #payments")
             invoice_id = stripe.objects("invoice")[0]["id"]
@@ -97,11 +97,11 @@ def run_demo() -> int:
             time.sleep(0.3)
             bot.wait_idle()
             message = [m for m in slack.messages("CSALES") if not m.thread_ts][-1]
-            print("In #sales (updated in place):\n" + render(message.blocks))
+            print("In #sales (updated in place):\n" + render(message.blocks or []))
             for reply in slack.thread("CSALES", message.ts):
-                print("  thread> " + _mrkdwn(reply.text))
+                print("  thread> " + _mrkdwn(reply.text or ""))
             for notice in slack.messages("CPAYMENTS"):
-                print("\nIn #payments:\n" + render(notice.blocks))
+                print("\nIn #payments:\n" + render(notice.blocks or []))
         finally:
             bot.stop()
     return 0

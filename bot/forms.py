@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from bot import money
-from bot.stripe_gateway import MAX_INVOICE_LINES
+from bot.adapters.stripe import MAX_INVOICE_LINES
+from bot.domain.records import Customer, Price
 
 # The local part refuses controls and invisible format characters (zero-width, bidi) as well.
 EMAIL = re.compile(r"^[^@\s<>&\"',;:\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]+"
@@ -33,8 +34,8 @@ MAX_AMOUNT_TEXT = 40  # far more than any amount `money.parse_amount` accepts, w
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _FULL_WIDTH_DIGITS = str.maketrans({chr(0xFF10 + i): str(i) for i in range(10)})
 
-PriceLookup = Callable[[str], dict[str, Any] | None]
-CustomerLookup = Callable[[str], dict[str, Any] | None]
+PriceLookup = Callable[[str], Price | None]
+CustomerLookup = Callable[[str], Customer | None]
 
 
 def unsafe_character(text: str, allowed: str = "") -> str | None:
@@ -177,13 +178,13 @@ class InvoiceForm(BaseModel):
                 price = price_lookup(line.price) if price_lookup else None
                 if price is None:
                     errors[f"line_{number}_price"] = "That catalog price no longer exists; pick another"
-                elif price["currency"] != self.currency:
+                elif price.currency != self.currency:
                     errors[f"line_{number}_price"] = (
-                        f"This price is in {price['currency'].upper()}, the invoice in {self.currency.upper()}"
+                        f"This price is in {price.currency.upper()}, the invoice in {self.currency.upper()}"
                     )
                 else:
-                    parsed.append(ParsedLine(quantity=quantity, price_id=line.price, unit_amount=price["unit_amount"],
-                                             description=price.get("product_name")))
+                    parsed.append(ParsedLine(quantity=quantity, price_id=line.price, unit_amount=price.unit_amount,
+                                             description=price.product_name))
                 continue
             if not line.description:
                 errors[f"line_{number}_description"] = "Describe what this line is for"
@@ -284,11 +285,11 @@ def parse_invoice_form(values: dict[str, Any], price_lookup: PriceLookup | None,
     return InvoiceForm.model_validate(data, context={"price_lookup": price_lookup, "customer_lookup": customer_lookup})
 
 
-def flatten_state(state_values: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+def flatten_state(state_values: dict[str, Any]) -> dict[str, Any]:
     """Slack's `view.state.values` (block_id -> action_id -> element state) -> block_id -> plain value."""
     flat: dict[str, Any] = {}
     for block_id, actions in state_values.items():
-        if not isinstance(actions, dict):
+        if not isinstance(actions, dict):  # a forged view can send anything
             continue
         for element in actions.values():
             if isinstance(element, dict):
@@ -301,6 +302,36 @@ def _element_value(element: dict[str, Any]) -> Any:
     if kind in ("static_select", "external_select", "radio_buttons"):
         option = element.get("selected_option")
         return option.get("value") if isinstance(option, dict) else None
-    if kind == "number_input":
-        return element.get("value")
     return element.get("value")
+
+
+def draft_total(values: dict[str, Any], currency: str, price_lookup: PriceLookup) -> str | None:
+    """The running total of a modal still being filled in: the lines that already parse, by the
+    same rules as the submission (`LineForm`); lines still being typed are left out, not errors."""
+    if not money.is_supported(currency):
+        return None
+    total, counted = 0, 0
+    numbers = sorted({key.split("_")[1] for key in values if key.startswith("line_") and key.split("_")[1].isdigit()})
+    for number in numbers:
+        try:
+            line = LineForm(description=values.get(f"line_{number}_description"),
+                            quantity=values.get(f"line_{number}_quantity"),
+                            unit_amount=values.get(f"line_{number}_unit_amount"),
+                            price=values.get(f"line_{number}_price"))
+        except ValidationError:
+            continue
+        quantity = whole_number(line.quantity or "1", max_digits=len(str(MAX_QUANTITY))) or 1
+        if line.price:
+            price = price_lookup(line.price)
+            if price is not None and price.currency == currency:
+                total += price.unit_amount * quantity
+                counted += 1
+            continue
+        if not line.unit_amount or len(line.unit_amount) > MAX_AMOUNT_TEXT:
+            continue
+        try:
+            total += money.parse_amount(line.unit_amount, currency) * quantity
+            counted += 1
+        except money.AmountError:
+            continue
+    return money.format_amount(total, currency) if counted else None

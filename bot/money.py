@@ -148,7 +148,7 @@ def minor_step(currency: str) -> int:
     code = _code(currency)
     if code in _THREE_DECIMAL:
         return 10
-    return 10 ** (exponent(code) - typed_decimals(code))
+    return int(10 ** (exponent(code) - typed_decimals(code)))
 
 
 def to_decimal(minor: int, currency: str) -> Decimal:
@@ -195,7 +195,7 @@ def _pattern(locale: str, decimals: int) -> NumberPattern:
     # otherwise use CLDR's digits, which for AFN, ALL, LAK, LBP, MMK, RSD, SOS,
     # STD and YER is 0 although Stripe charges them in hundredths, and would
     # round those amounts on screen.
-    pattern = copy.copy(Locale.parse(locale).currency_formats["standard"])
+    pattern: NumberPattern = copy.copy(Locale.parse(locale).currency_formats["standard"])
     pattern.frac_prec = (decimals, decimals)
     return pattern
 

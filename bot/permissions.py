@@ -12,7 +12,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+
+from bot.domain.invoices import Invoice
+from bot.errors import ExternalFailure
+from bot.people import LookupFailed
 
 logger = logging.getLogger(__name__)
 
@@ -42,29 +45,31 @@ class Permissions:
             return cached[1]
         try:
             members = frozenset(self._group_members(group_id))
-        except Exception:
-            logger.exception("could not read the members of user group %s", group_id)
-            return cached[1] if cached else frozenset()
+        except ExternalFailure as failure:
+            if not failure.retryable:  # Slack answered: no such group
+                logger.warning("user group %s is listed in the settings but Slack says %s", group_id, failure.message)
+                members = frozenset()
+            else:
+                logger.warning("could not read the members of user group %s: %s", group_id, failure.message)
+                if cached:
+                    return cached[1]
+                raise LookupFailed(f"Slack did not list user group {group_id} ({failure.message})") from None
         with self._lock:
             self._cache[group_id] = (time.monotonic(), members)
         return members
 
     def is_admin(self, user_id: str) -> bool:
-        if self._in(user_id, self.admins):
-            return True
-        try:
-            return self._is_workspace_admin(user_id)
-        except Exception:
-            logger.exception("could not tell whether %s is a workspace admin", user_id)
-            return False
+        """Raises `LookupFailed` when Slack cannot say: a workspace admin is never told "not allowed"
+        because Slack had a bad moment."""
+        return self._in(user_id, self.admins) or self._is_workspace_admin(user_id)
 
     def may_create(self, user_id: str) -> bool:
         return not self.creators or self._in(user_id, self.creators) or self.is_admin(user_id)
 
-    def refuse(self, action: str, user_id: str, invoice: dict[str, Any] | None) -> str | None:
+    def refusal(self, action: str, user_id: str, invoice: Invoice | None) -> str | None:
         """None when allowed, else the message the user sees."""
         if action in RESTRICTED_ACTIONS:
-            if invoice and invoice.get("rep_user_id") == user_id or self.is_admin(user_id):
+            if invoice is not None and invoice.rep_user_id == user_id or self.is_admin(user_id):
                 return None
             return ("Only the rep who created this invoice or an invoicing admin can "
                     f"{'void' if action == 'void' else 'mark uncollectible'} it.")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -19,14 +18,15 @@ from typing import Any
 import orjson
 from stripe import SignatureVerificationError, WebhookSignature
 
-from bot.store import Store
+from bot.jobs.payloads import ProcessEvent
+from bot.store.ports import Store
 
 logger = logging.getLogger(__name__)
 
 MAX_WEBHOOK_BYTES = 512 * 1024  # Stripe's events are a few KB; anything far larger is not Stripe
 SIGNATURE_TOLERANCE = 300
-EVENT_JOB = "stripe_event"
 MAX_BATCH = 500  # events stored in one transaction at most (group commit)
+MAX_CURRENCY = 10  # ISO 4217 codes are 3 letters; room for whatever Stripe adds
 MAX_ID = 255  # Stripe's ids and event types are far shorter
 MAX_INTEGER = 2**53  # amounts and timestamps; also keeps SQLite's 64-bit INTEGER safe
 # The invoice fields the bot reads from an event (bot/invoicing.invoice_row, bot/blocks): a value of
@@ -58,12 +58,11 @@ class WebhookReceiver:
     so a 2xx still means stored.
     """
 
-    def __init__(self, store: Store, secret: str, on_stored: Callable[[], None] | None = None) -> None:
+    def __init__(self, store: Store, secret: str) -> None:
         self._store = store
         self._secret = secret
-        self._on_stored = on_stored
         self._waiting: list[tuple[CheckedEvent, asyncio.Future[bool]]] = []
-        self._flushing = False
+        self._flush_task: asyncio.Task[None] | None = None
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhook-writer")
 
     async def receive_async(self, raw: bytes, signature: str | None) -> WebhookResult:
@@ -73,31 +72,38 @@ class WebhookReceiver:
         loop = asyncio.get_running_loop()
         stored: asyncio.Future[bool] = loop.create_future()
         self._waiting.append((checked, stored))
-        if not self._flushing:
-            self._flushing = True
-            loop.create_task(self._flush(loop))
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = loop.create_task(self._flush(loop))
         return _accepted(await stored)
 
     async def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-                events = [(checked.event, checked.text) for checked, _ in batch]
-                try:
-                    results = await loop.run_in_executor(self._writer, self._store.record_events, events, EVENT_JOB)
-                except Exception as error:  # no 2xx for any of them: Stripe sends them again
-                    logger.exception("could not store %d webhook events", len(batch))
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(error)
-                    continue
-                for (_, future), stored in zip(batch, results, strict=True):
+        while self._waiting:
+            batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+            events = [checked for checked, _ in batch]
+            try:
+                results = await loop.run_in_executor(self._writer, self.store_events, events)
+            except Exception as error:  # no 2xx for any of them: Stripe sends them again
+                logger.exception("could not store %d webhook events", len(batch))
+                for _, future in batch:
                     if not future.done():
-                        future.set_result(stored)
-                if any(results) and self._on_stored:
-                    self._on_stored()
-        finally:
-            self._flushing = False
+                        future.set_exception(error)
+                continue
+            for (_, future), stored in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(stored)
+
+    def store_events(self, events: list[CheckedEvent]) -> list[bool]:
+        """Each event once by id, with the job that processes it, all in one transaction (group commit)."""
+        stored: list[bool] = []
+        with self._store.unit_of_work() as uow:
+            for checked in events:
+                event_id = str(checked.event["id"])
+                new = uow.events.record(checked.event, checked.text)
+                if new:
+                    uow.jobs.add(ProcessEvent(event_id=event_id), key=f"event:{event_id}")
+                stored.append(new)
+            uow.commit()
+        return stored
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
@@ -173,13 +179,17 @@ def event_problem(event: object) -> str | None:
 def _invoice_problem(invoice: dict[str, object]) -> str | None:
     if not _short_id(invoice.get("id")):
         return "not a Stripe event: the invoice has no id"
+    currency = invoice.get("currency")
+    if not isinstance(currency, str) or not 0 < len(currency) <= MAX_CURRENCY:
+        return "not a Stripe event: the invoice needs its currency"
     for name in INVOICE_INTEGERS:
         if invoice.get(name) is not None and not _integer(invoice[name]):
             return f"not a Stripe event: invoice {name} must be an integer"
     for name in INVOICE_STRINGS:
         if invoice.get(name) is not None and not isinstance(invoice[name], str):
             return f"not a Stripe event: invoice {name} must be a string"
-    if invoice.get("hosted_invoice_url") is not None and not HOSTED_URL.match(invoice["hosted_invoice_url"]):
+    hosted_url = invoice.get("hosted_invoice_url")
+    if hosted_url is not None and not (isinstance(hosted_url, str) and HOSTED_URL.match(hosted_url)):
         return "not a Stripe event: hosted_invoice_url must be an https URL"
     customer = invoice.get("customer")
     if customer is not None and not (_short_id(customer) or isinstance(customer, dict)

@@ -1,21 +1,24 @@
-"""Bolt listeners, thin: parse, call a service in `bot/`, build blocks, answer."""
+"""Bolt listeners, thin: parse, call a service in `bot/`, build blocks, answer.
+
+Listeners are module-level functions; they get the bot's `Services` from Bolt's context (put
+there by `ProvideServices`), so no listener imports the module that builds the app.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from slack_bolt import App
 
-from handlers import actions, commands, events, options, shape, views
-
-if TYPE_CHECKING:
-    from bot.app import Services
+from bot.container import Services
+from handlers import actions, commands, errors, events, options, shape, views
+from handlers.context import ProvideServices
 
 
 def register(app: App, services: Services) -> None:
     shape.register(app)  # first: a malformed payload gets a 400 before any listener sees it
-    commands.register(app, services)
-    views.register(app, services)
-    actions.register(app, services)
-    options.register(app, services)
-    events.register(app, services)
+    app.middleware(ProvideServices(services))
+    errors.register(app)
+    commands.register(app)
+    views.register(app)
+    actions.register(app)
+    options.register(app)
+    events.register(app)

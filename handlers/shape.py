@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, cast
 
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.middleware import Middleware
 
-from bot.blocks import ADD_LINE_ACTION
+from bot.blocks import ActionId
 
 logger = logging.getLogger(__name__)
 
 VIEW_TYPES = ("view_submission", "view_closed")
 INTERACTIVE_TYPES = (*VIEW_TYPES, "block_actions", "block_suggestion")
 COMMAND_FIELDS = ("user_id", "channel_id", "trigger_id", "response_url")
-MODAL_ACTIONS = (ADD_LINE_ACTION,)  # buttons that only exist inside the invoice modal
+MODAL_ACTIONS = (ActionId.ADD_LINE.value,)  # buttons that only exist inside the invoice modal
 
 
 def _text(value: Any) -> bool:
@@ -109,7 +109,7 @@ class RefuseMalformedPayloads(Middleware):
     def process(self, *, req: BoltRequest, resp: BoltResponse, next: Any) -> BoltResponse | None:  # noqa: A002
         reason = problem(req.body)
         if reason is None:
-            return next()
+            return cast(BoltResponse | None, next())
         logger.warning("refused a malformed Slack payload: %s", reason)
         return BoltResponse(status=400, body={"error": f"malformed Slack payload: {reason}"})
 

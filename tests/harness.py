@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -20,8 +21,11 @@ from urllib.parse import urlencode
 import httpx
 import uvicorn
 
-from bot.app import Services, asgi_app, build
+from bot.bootstrap import Bot, build
 from bot.config import Settings
+from bot.domain.invoices import Invoice
+from bot.domain.records import AuditEntry
+from bot.web import asgi_app
 
 ROOT = Path(__file__).resolve().parent.parent
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
@@ -62,6 +66,8 @@ def bot_settings(database: Path, slack_api_url: str, stripe_url: str, **override
         "host": "127.0.0.1",
         "port": free_port(),
         "worker_threads": 2,
+        # Short leases: a job of a killed bot is taken up again within a second or two.
+        "job_lease_seconds": 2.0,
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -155,8 +161,8 @@ class RunningBot(BotClient):
     def __init__(self, settings: Settings) -> None:
         super().__init__(f"http://127.0.0.1:{settings.port}")
         self.settings = settings
-        self.services: Services = build(settings)
-        config = uvicorn.Config(asgi_app(self.services), host="127.0.0.1", port=settings.port, log_level="warning",
+        self.app: Bot = build(settings)
+        config = uvicorn.Config(asgi_app(self.app), host="127.0.0.1", port=settings.port, log_level="warning",
                                 lifespan="on")
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, daemon=True)
@@ -175,9 +181,40 @@ class RunningBot(BotClient):
         self._thread.join(15)
         self.http.close()
 
+    def idle(self) -> bool:
+        return self.app.workers.busy() == 0 and self.app.store.queue.stats().due == 0
+
     def wait_idle(self, timeout: float = 15.0) -> None:
-        if not self.services.worker.wait_idle(timeout):
-            raise AssertionError(f"jobs still pending after {timeout}s: {self.services.store.job_counts()}")
+        deadline = time.monotonic() + timeout
+        while not self.idle():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"jobs still pending after {timeout}s: {self.job_counts()}")
+            time.sleep(0.02)
+
+    # --- what the bot knows ------------------------------------------------------------------
+    def invoice(self, invoice_id: str) -> Invoice:
+        found = self.app.store.reads.invoices.get(invoice_id)
+        assert found is not None, f"the bot does not know {invoice_id}"
+        return found
+
+    def audit_for(self, invoice_id: str) -> list[AuditEntry]:
+        return self.app.store.reads.audit.for_invoice(invoice_id)
+
+    def job_counts(self) -> dict[str, int]:
+        stats = self.app.store.queue.stats()
+        return {**stats.counts, "due": stats.due}
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        return query_database(self.settings.database_url, sql, params)
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        """A test's own write (say, moving a due date into the past), on a connection of its own."""
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(self.settings.database_url.removeprefix("sqlite:///"),
+                                                timeout=10)) as db:
+            db.execute(sql, params)
+            db.commit()
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -199,7 +236,7 @@ class BotProcess(BotClient):
         super().__init__(f"http://127.0.0.1:{settings.port}")
         self.settings = settings
         self.process: subprocess.Popen[bytes] | None = None
-        self.log = Path(settings.database_path).with_suffix(".log")
+        self.log = Path(settings.database_url.removeprefix("sqlite:///")).with_suffix(".log")
 
     def start(self) -> BotProcess:
         env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), **settings_env(self.settings)}
@@ -219,6 +256,18 @@ class BotProcess(BotClient):
 
     def jobs(self) -> dict[str, int]:
         return dict(self.http.get("/healthz").json()["jobs"])
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        return query_database(self.settings.database_url, sql, params)
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        """A test's own write (say, moving a due date into the past), on a connection of its own."""
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(self.settings.database_url.removeprefix("sqlite:///"),
+                                                timeout=10)) as db:
+            db.execute(sql, params)
+            db.commit()
 
     def wait_idle(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
@@ -243,6 +292,15 @@ class BotProcess(BotClient):
             self.process.kill()
             self.process.wait(10)
         self.http.close()
+
+
+def query_database(database_url: str, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    """Raw SQL for tests, on a connection of its own (WAL lets it read beside the bot)."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=10)) as db:
+        db.row_factory = sqlite3.Row
+        return [dict(row) for row in db.execute(sql, params)]
 
 
 def state_values(view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:

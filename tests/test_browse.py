@@ -11,6 +11,8 @@ import httpx
 import pytest
 import stripe
 
+from bot.domain.invoices import InvoiceSnapshot
+from bot.jobs.payloads import SweepOverdue
 from tests.fakes.slack_fake import FakeSlack
 from tests.fakes.stripe_fake import FakeStripe
 from tests.harness import STRIPE_KEY, TEAM_ID, RunningBot, create_invoice, wait_for
@@ -21,13 +23,16 @@ DAY = 86400
 def seed(bot: RunningBot, number: int, *, status: str = "open", currency: str = "usd", total: int = 1000,
          due_in_days: float = 10, name: str | None = None, rep: str = "UREP", paid: int = 0) -> str:
     invoice_id = f"in_seed{number:05d}"
-    bot.services.store.apply_invoice_state(invoice_id, {
-        "status": status, "currency": currency, "total": total, "amount_paid": paid,
-        "amount_remaining": 0 if status == "paid" else total - paid,
-        "due_date": int(time.time() + due_in_days * DAY), "number": f"SEED-{number:05d}",
-        "customer_name": name or f"Customer {number}", "customer_email": f"c{number}@example.com",
-        "rep_user_id": rep, "hosted_url": f"https://invoice.stripe.com/i/{invoice_id}",
-    }, int(time.time()))
+    snapshot = InvoiceSnapshot(
+        stripe_id=invoice_id, status=status, currency=currency, total=total, amount_paid=paid,
+        amount_remaining=0 if status == "paid" else total - paid,
+        due_date=int(time.time() + due_in_days * DAY), number=f"SEED-{number:05d}",
+        customer_name=name or f"Customer {number}", customer_email=f"c{number}@example.com",
+        hosted_url=f"https://invoice.stripe.com/i/{invoice_id}")
+    with bot.app.store.unit_of_work() as uow:
+        uow.invoices.add_own(snapshot, channel_id="", rep_user_id=rep, team_id=TEAM_ID, view_id=f"V_SEED{number}")
+        uow.invoices.apply(snapshot, int(time.time()))
+        uow.commit()
     return invoice_id
 
 
@@ -93,7 +98,7 @@ def test_show_by_number_by_stripe_id_and_unknown(bot: RunningBot, fake_slack: Fa
     outside = client.v1.invoices.create(params={"customer": customer.id, "collection_method": "send_invoice",
                                                 "days_until_due": 5})
     card = json.dumps(command(bot, fake_slack, f"show {outside.id}"))
-    assert "Dash Board" in card and bot.services.store.get_invoice(outside.id) is not None
+    assert "Dash Board" in card and bot.app.store.reads.invoices.get(outside.id) is not None
     unknown = command(bot, fake_slack, "show INV-<!channel>")
     assert "can't find" in unknown["text"] and "<!channel>" not in json.dumps(unknown)
 
@@ -103,7 +108,7 @@ def test_due_dates_are_shown_in_the_viewers_time_zone(bot: RunningBot, fake_slac
     fake_slack.add_user("UEAST", tz="Pacific/Kiritimati")
     due = 1796101200  # 2026-12-01 05:00 UTC: Nov 30 in Los Angeles, Dec 1 in Kiritimati (UTC+14)
     invoice_id = seed(bot, 1)
-    bot.services.store.save_invoice({"stripe_id": invoice_id, "due_date": due})
+    bot.execute("UPDATE invoices SET due_date = ? WHERE stripe_id = ?", (due, invoice_id))
     assert "Nov 30, 2026" in json.dumps(command(bot, fake_slack, "list", user="UWEST"))
     assert "Dec 1, 2026" in json.dumps(command(bot, fake_slack, "list", user="UEAST"))
     assert "Dec 1, 2026" in json.dumps(command(bot, fake_slack, "show SEED-00001", user="UEAST"))
@@ -182,10 +187,10 @@ def test_every_action_path_is_audited_and_audit_is_for_admins(bot: RunningBot, f
     bot.block_action("invoice_void", draft["id"], message_ts=message.ts)
     bot.wait_idle()
     command(bot, fake_slack, "route rep <@UREP|rep> <#CREPS|reps>", user="UADMIN")
-    rows = bot.services.store.audit_for(draft["id"])
-    assert [row["action"] for row in rows] == ["create", "send", "remind", "uncollectible", "void"]
-    assert all(row["actor"] == "UREP" and draft["id"] in row["stripe_ids"] for row in rows)
-    routes = list(bot.services.store.query("SELECT actor FROM audit WHERE action = 'route'"))
+    rows = bot.audit_for(draft["id"])
+    assert [row.action for row in rows] == ["create", "send", "remind", "uncollectible", "void"]
+    assert all(row.actor == "UREP" and draft["id"] in row.stripe_ids.values() for row in rows)
+    routes = bot.rows("SELECT actor FROM audit WHERE action = 'route'")
     assert routes == [{"actor": "UADMIN"}]
     refused = command(bot, fake_slack, f"audit {draft['id']}", user="UREP")
     assert "Only invoicing admins" in refused["text"]
@@ -204,10 +209,9 @@ def test_overdue_invoices_are_chased_once(bot: RunningBot, fake_slack: FakeSlack
         fake_stripe.make_overdue(invoice["id"])
         fake_stripe.flush_webhooks()
     else:  # Stripe's invoice.overdue is opt-in: the bot notices the passed due date itself
-        bot.services.store.save_invoice({"stripe_id": invoice["id"], "due_date": int(time.time()) - DAY})
+        bot.execute("UPDATE invoices SET due_date = ? WHERE stripe_id = ?", (int(time.time()) - DAY, invoice["id"]))
     for sweep in range(2):
-        bot.services.store.enqueue("overdue_sweep", f"overdue_sweep:test{sweep}", {})
-        bot.services.worker.wake()
+        bot.app.services.jobs.submit(SweepOverdue(), f"overdue_sweep:test{sweep}")
         bot.wait_idle()
     message = [m for m in fake_slack.messages("CSALES") if not m.thread_ts][-1]
     nudges = [r for r in fake_slack.thread("CSALES", message.ts) if "Overdue" in r.text]

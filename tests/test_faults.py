@@ -75,7 +75,7 @@ def test_stripe_down_for_good_tells_the_rep_and_leaves_nothing_half_built(
     try:
         view = open_modal(bot, fake_slack)
         assert bot.submit(view, VALUES).json()["response_action"] == "update"
-        wait_for(lambda: bot.services.store.job_counts().get("failed"), 30, "the job to give up")
+        wait_for(lambda: bot.job_counts().get("failed"), 30, "the job to give up")
         bot.wait_idle()
     finally:
         fake_stripe.clear_faults()
@@ -95,7 +95,7 @@ def test_cannot_post_in_the_channel_goes_to_the_reps_dm(bot: RunningBot, fake_sl
     assert invoice["hosted_invoice_url"] in json.dumps(message.blocks)
     note = fake_slack.thread("UREP", message.ts)
     assert note and "not_in_channel" in note[0].text and "/invite" in note[0].text
-    assert bot.services.store.get_invoice(invoice["id"])["message_ts"] == message.ts
+    assert bot.invoice(invoice["id"]).message_ts == message.ts
 
 
 def test_a_payments_channel_that_is_gone_is_reported_to_the_rep(make_bot: Any, fake_slack: FakeSlack,
@@ -109,7 +109,7 @@ def test_a_payments_channel_that_is_gone_is_reported_to_the_rep(make_bot: Any, f
     bot.wait_idle(timeout=30)
     reports = [m.text for m in fake_slack.messages("UREP") if "couldn't post news" in m.text]
     assert len(reports) == 1 and "channel_not_found" in reports[0] and invoice["number"] in reports[0]
-    assert bot.services.store.job_counts().get("failed") == 1
+    assert bot.job_counts().get("failed") == 1
 
 
 def test_slack_5xx_on_the_invoice_message_is_retried(bot: RunningBot, fake_slack: FakeSlack,
@@ -121,7 +121,7 @@ def test_slack_5xx_on_the_invoice_message_is_retried(bot: RunningBot, fake_slack
 
 
 def test_a_locked_database_makes_requests_wait_not_fail(bot: RunningBot) -> None:
-    locker = sqlite3.connect(bot.settings.database_path, timeout=1)
+    locker = sqlite3.connect(bot.settings.database_url.removeprefix("sqlite:///"), timeout=1)
     locker.execute("BEGIN IMMEDIATE")
     results: list[int] = []
     event = {"id": "evt_locked", "object": "event", "type": "customer.created", "created": int(time.time()),
@@ -134,7 +134,7 @@ def test_a_locked_database_makes_requests_wait_not_fail(bot: RunningBot) -> None
     locker.close()
     sender.join(20)
     assert results == [200]
-    assert bot.services.store.get_event("evt_locked") is not None
+    assert bot.app.store.reads.events.get("evt_locked") is not None
     assert bot.http.get("/healthz").status_code == 200
 
 

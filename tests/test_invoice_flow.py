@@ -85,8 +85,8 @@ def test_create_and_send_in_usd_with_a_catalog_price_and_an_adhoc_line(
     dumped = json.dumps(message.blocks)
     assert "$1,254.56" in dumped and invoice["hosted_invoice_url"] in dumped
     assert "<!channel>" not in dumped and "&lt;!channel&gt;" in dumped
-    stored = bot.services.store.get_invoice(invoice["id"])
-    assert stored["message_ts"] == message.ts and stored["channel_id"] == "CSALES"
+    stored = bot.invoice(invoice["id"])
+    assert stored.message_ts == message.ts and stored.channel_id == "CSALES"
 
 
 @pytest.mark.parametrize(("currency", "typed", "minor"), [("jpy", "1000", 1000), ("kwd", "1.250", 1250)])
@@ -119,7 +119,7 @@ def test_draft_then_send_button(bot: RunningBot, fake_slack: FakeSlack, fake_str
     assert [e["type"] for e in fake_stripe.events].count("invoice.sent") == 1
     message = the_message(fake_slack)
     assert "invoice_void" in json.dumps(message.blocks) and "invoice_send" not in json.dumps(message.blocks)
-    assert bot.services.store.audit_for(invoice["id"])[-1]["action"] == "send"
+    assert bot.audit_for(invoice["id"])[-1].action == "send"
 
 
 @pytest.mark.parametrize(("action", "status"), [("invoice_void", "void"), ("invoice_uncollectible", "uncollectible")])
@@ -134,14 +134,14 @@ def test_void_and_mark_uncollectible_buttons(bot: RunningBot, fake_slack: FakeSl
     bot.block_action(action, invoice["id"], message_ts=message.ts)
     bot.wait_idle()
     assert fake_stripe.get(invoice["id"])["status"] == status
-    assert bot.services.store.get_invoice(invoice["id"])["status"] == status
+    assert bot.invoice(invoice["id"]).status == status
     final = json.dumps(the_message(fake_slack).blocks)
     assert '"action_id": "invoice_void"' not in final and '"action_id": "invoice_uncollectible"' not in final
     assert status.capitalize() in final
     replies = fake_slack.thread("CSALES", message.ts)
     assert any("by <@UREP>" in reply.text for reply in replies)
-    audit = bot.services.store.audit_for(invoice["id"])
-    assert audit[-1]["action"] == action.removeprefix("invoice_") and audit[-1]["actor"] == "UREP"
+    audit = bot.audit_for(invoice["id"])
+    assert audit[-1].action == action.removeprefix("invoice_") and audit[-1].actor == "UREP"
 
 
 def test_field_errors_come_back_on_the_right_block(bot: RunningBot, fake_slack: FakeSlack,

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.stripe_gateway import StripeGateway
+from bot.adapters.stripe import StripeGateway
 from tests.harness import STRIPE_KEY, WEBHOOK_SECRET, RunningBot, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,8 +69,7 @@ def test_localstripes_signed_webhooks_are_accepted(localstripe: str, make_bot: o
         name="Webhook Test", email="hook@example.com", description="x", metadata={}, idempotency_key="hook-1")
     deadline = time.monotonic() + 15
     while True:
-        rows = list(bot.services.store.query(
-            "SELECT type, object_id FROM stripe_events WHERE type = 'customer.created'"))
+        rows = bot.rows("SELECT type, object_id FROM stripe_events WHERE type = 'customer.created'")
         if any(row["object_id"] == customer["id"] for row in rows):
             break
         assert time.monotonic() < deadline, "localstripe's customer.created never reached the bot"

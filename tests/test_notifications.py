@@ -63,7 +63,7 @@ def test_paid_updates_the_message_threads_and_tells_the_payments_channel(
     (notice,) = notices(fake_slack)
     assert invoice["number"] in notice and "$1,234.00" in notice and "<@UREP>" in notice
     assert invoice["hosted_invoice_url"] in notice and "Invoice message" in notice
-    assert bot.services.store.get_invoice(invoice["id"])["status"] == "paid"
+    assert bot.invoice(invoice["id"]).status == "paid"
 
 
 def test_payment_failed_asks_the_rep_to_follow_up(bot: RunningBot, fake_slack: FakeSlack,
@@ -126,7 +126,7 @@ def test_overdue_nudges_the_rep_with_a_reminder_button_once_a_day(
     settle(bot, fake_stripe)
     assert [e["type"] for e in fake_stripe.events].count("invoice.sent") == sent_before + 1
     assert any("already went out" in json.dumps(e.args) for e in fake_slack.ephemerals)
-    actions = [row["action"] for row in bot.services.store.audit_for(invoice["id"])]
+    actions = [row.action for row in bot.audit_for(invoice["id"])]
     assert actions.count("remind") == 1
 
 
@@ -141,12 +141,12 @@ def test_every_event_three_times_in_shuffled_order_gives_one_notice_per_change(
     settle(bot, fake_stripe)
     message = invoice_message(fake_slack)
     assert "Paid" in json.dumps(message.blocks)
-    assert bot.services.store.get_invoice(invoice["id"])["status"] == "paid"
+    assert bot.invoice(invoice["id"]).status == "paid"
     replies = thread_texts(fake_slack, message)
     assert sum("Paid" in text for text in replies) == 1
     assert sum("Emailed" in text for text in replies) == 1
     assert len(notices(fake_slack)) == 1
-    delivered = Counter(row["id"] for row in bot.services.store.query("SELECT id FROM stripe_events"))
+    delivered = Counter(row["id"] for row in bot.rows("SELECT id FROM stripe_events"))
     assert delivered and set(delivered.values()) == {1}
 
 
@@ -162,7 +162,7 @@ def test_a_late_finalized_never_reopens_a_paid_invoice(bot: RunningBot, fake_sla
     bot.wait_idle()
     assert bot.webhook(finalized).status_code == 200
     bot.wait_idle()
-    assert bot.services.store.get_invoice(invoice["id"])["status"] == "paid"
+    assert bot.invoice(invoice["id"]).status == "paid"
     assert "Paid" in json.dumps(invoice_message(fake_slack).blocks)
 
 
@@ -233,7 +233,7 @@ def test_routes_send_a_customers_and_a_reps_news_to_their_channels(
     assert len(notices(fake_slack, "CVIP")) == 1 and vip["number"] in notices(fake_slack, "CVIP")[0]
     assert len(notices(fake_slack, "CREPS")) == 1 and other["number"] in notices(fake_slack, "CREPS")[0]
     assert notices(fake_slack) == []
-    assert [row["action"] for row in bot.services.store.query("SELECT action FROM audit WHERE action='route'")]
+    assert [row["action"] for row in bot.rows("SELECT action FROM audit WHERE action='route'")]
 
 
 def post_events(bot: Any, events: list[dict[str, Any]], threads: int = 8) -> list[int]:
@@ -311,16 +311,22 @@ def test_notices_format_amounts_per_currency(make_bot: Any, fake_slack: FakeSlac
 @pytest.mark.parametrize("in_thread", [False, True])
 def test_a_post_interrupted_after_slack_took_it_is_found_not_repeated(
         tmp_path: Path, fake_slack: FakeSlack, in_thread: bool) -> None:
-    from bot.delivery import DELIVERY_EVENT_TYPE, Courier, SlackOut, build_web_client
-    from bot.store import SqliteStore
+    from bot.adapters.courier import DELIVERY_EVENT_TYPE, Courier
+    from bot.adapters.slack import SlackOut, build_web_client
+    from bot.store.sqlite import SqliteStore
     from tests.harness import BOT_TOKEN
+
+    def begin_delivery(key: str, channel: str, thread_ts: str | None) -> None:
+        with store.unit_of_work() as uow:
+            uow.deliveries.begin(key, channel, thread_ts)
+            uow.commit()
 
     store = SqliteStore(str(tmp_path / "courier.db"))
     client = build_web_client(BOT_TOKEN, fake_slack.api_url)
     courier = Courier(store, SlackOut(client))
     parent = client.chat_postMessage(channel="CSALES", text="parent")["ts"] if in_thread else None
     # The crash: the intent was recorded and Slack took the message, but its ts was never stored.
-    store.begin_delivery("notice:evt_1", "CSALES", parent)
+    begin_delivery("notice:evt_1", "CSALES", parent)
     posted = client.chat_postMessage(channel="CSALES", text="the notice", thread_ts=parent, metadata={
         "event_type": DELIVERY_EVENT_TYPE, "event_payload": {"key": "notice:evt_1"}})["ts"]
     assert courier.post_once("notice:evt_1", "CSALES", "the notice", thread_ts=parent) == posted
@@ -328,7 +334,7 @@ def test_a_post_interrupted_after_slack_took_it_is_found_not_repeated(
     texts = [m.text for m in (fake_slack.thread("CSALES", parent) if parent else fake_slack.messages("CSALES"))]
     assert texts.count("the notice") == 1
     # An intent whose post never reached Slack is posted on the next try.
-    store.begin_delivery("notice:evt_2", "CSALES", parent)
+    begin_delivery("notice:evt_2", "CSALES", parent)
     courier.post_once("notice:evt_2", "CSALES", "second", thread_ts=parent)
     texts = [m.text for m in (fake_slack.thread("CSALES", parent) if parent else fake_slack.messages("CSALES"))]
     assert texts.count("second") == 1

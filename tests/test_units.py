@@ -1,18 +1,21 @@
-"""Pure pieces as plain functions: forms, commands, blocks, the store's rules, signatures."""
+"""Pure pieces as plain functions: forms, commands, blocks, signatures."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 from slack_sdk.models.views import View
 from slack_sdk.signature import SignatureVerifier
 
-from bot import blocks, commands
+from bot import blocks
+from bot import slash as commands
+from bot.domain.invoices import Invoice, InvoiceLine
+from bot.domain.records import Price
 from bot.forms import field_errors, parse_invoice_form
-from bot.store import SqliteStore
+from bot.mrkdwn import escape
 from tests.harness import slack_signature
 
 SLACK_VECTOR_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -91,7 +94,7 @@ def test_each_rule_lands_on_its_block(overrides: dict[str, object], block_id: st
 
 
 def test_catalog_price_must_match_currency() -> None:
-    prices = {"price_eur": {"currency": "eur", "unit_amount": 500, "product_name": "Gold"}}
+    prices = {"price_eur": Price("price_eur", "prod_gold", "Gold", 500, "eur")}
     with pytest.raises(ValidationError) as raised:
         parse_invoice_form(form_values(line_1_price="price_eur", line_1_description=None,
                                        line_1_unit_amount=None), prices.get)
@@ -126,31 +129,29 @@ def test_command_parsing() -> None:
 
 # --- blocks ------------------------------------------------------------------------------------
 def test_escape_makes_mentions_inert() -> None:
-    assert blocks.escape("<!channel> & <@U123>") == "&lt;!channel&gt; &amp; &lt;@U123&gt;"
+    assert escape("<!channel> & <@U123>") == "&lt;!channel&gt; &amp; &lt;@U123&gt;"
 
 
-def sample_invoice(**overrides: object) -> dict[str, object]:
-    invoice: dict[str, object] = {
+def sample_invoice(**overrides: Any) -> Invoice:
+    invoice: dict[str, Any] = {
         "stripe_id": "in_1", "number": "ABC-0001", "status": "open", "currency": "usd", "total": 123400,
         "amount_paid": 0, "amount_remaining": 123400, "due_date": 1767225600,
         "hosted_url": "https://invoice.stripe.com/i/in_1", "customer_name": "<!channel> & <@U123>",
         "customer_email": "x@example.com",
     }
     invoice.update(overrides)
-    return invoice
+    return Invoice(**invoice)
 
 
 def test_invoice_message_is_escaped_and_formatted() -> None:
-    text, message = blocks.invoice_message(sample_invoice(), [{"description": "<!here>", "quantity": 1,
-                                                                "amount": 123400}])
+    text, message = blocks.invoice_message(sample_invoice(lines=(InvoiceLine("<!here>", 1, 123400),)))
     dumped = json.dumps(message) + text
     assert "<!channel>" not in dumped and "<@U123>" not in dumped and "<!here>" not in dumped
     assert "&lt;!channel&gt; &amp; &lt;@U123&gt;" in dumped
     assert "$1,234.00" in dumped
     action_ids = [e["action_id"] for b in message if b["type"] == "actions" for e in b["elements"]]
     assert action_ids == ["invoice_open", "invoice_remind", "invoice_void", "invoice_uncollectible"]
-    draft_ids = [e["action_id"] for b in blocks.invoice_message(sample_invoice(status="draft", hosted_url=None),
-                                                                 [])[1]
+    draft_ids = [e["action_id"] for b in blocks.invoice_message(sample_invoice(status="draft", hosted_url=None))[1]
                  if b["type"] == "actions" for e in b["elements"]]
     assert draft_ids == ["invoice_send"]
 
@@ -176,56 +177,3 @@ def test_digest_names_every_invoice_within_limits() -> None:
     assert "250 invoices paid" in text and "1 invoice failed" in text
     assert all(f"N-{n:04d}" in body for n in range(250)) and "N-FAIL" in body
     assert len(digest) <= 50 and all(len(b["text"]["text"]) <= 3000 for b in digest)
-
-
-# --- store -------------------------------------------------------------------------------------
-@pytest.fixture
-def store(tmp_path: Path) -> SqliteStore:
-    return SqliteStore(str(tmp_path / "bot.db"))
-
-
-def test_status_only_moves_forward(store: SqliteStore) -> None:
-    assert store.apply_invoice_state("in_1", {"status": "draft", "currency": "usd"}, 100).applied
-    assert store.apply_invoice_state("in_1", {"status": "paid"}, 300).status_changed
-    late = store.apply_invoice_state("in_1", {"status": "open"}, 200)
-    assert not late.applied and store.get_invoice("in_1")["status"] == "paid"
-    assert not store.apply_invoice_state("in_1", {"status": "open"}, 400).applied
-    again = store.apply_invoice_state("in_1", {"status": "paid"}, 400)
-    assert not again.status_changed
-
-
-def test_events_are_stored_once_with_one_job(store: SqliteStore) -> None:
-    event = {"id": "evt_1", "type": "invoice.paid", "created": 1, "data": {"object": {"id": "in_1"}}}
-    assert store.record_event(event, json.dumps(event), "stripe_event")
-    assert not store.record_event(event, json.dumps(event), "stripe_event")
-    assert store.job_counts() == {"pending": 1, "due": 1}
-
-
-def test_jobs_are_claimed_once_and_resume_after_a_crash(store: SqliteStore) -> None:
-    assert store.enqueue("k", "key-1", {"a": 1})
-    assert not store.enqueue("k", "key-1", {"a": 2})
-    job = store.claim_job(("k",))
-    assert job is not None and job.payload == {"a": 1}
-    assert store.claim_job(("k",)) is None
-    assert store.release_running_jobs() == 1
-    again = store.claim_job(("k",))
-    assert again is not None and again.attempts == 2
-    store.complete_job(again.id)
-    assert store.job_counts() == {"done": 1, "due": 0}
-
-
-def test_migrations_are_recorded_and_rerunnable(tmp_path: Path) -> None:
-    path = str(tmp_path / "m.db")
-    SqliteStore(path).close()
-    store = SqliteStore(path)
-    names = [row["name"] for row in store.query("SELECT name FROM _sqlite_migrations ORDER BY id")]
-    assert names == ["m001_initial", "m002_event_outcomes_and_notices", "m003_deliveries"]
-    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-
-
-def test_the_store_protocol_declares_everything_the_sqlite_store_offers() -> None:
-    from bot.store import Store
-
-    offered = {name for name, value in vars(SqliteStore).items() if callable(value) and not name.startswith("_")}
-    declared = {name for name in vars(Store) if not name.startswith("_")}
-    assert offered == declared

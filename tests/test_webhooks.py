@@ -16,7 +16,7 @@ EVENT = {
 
 
 def stored_events(bot: RunningBot) -> list[dict]:
-    return list(bot.services.store.query("SELECT id, type FROM stripe_events"))
+    return bot.rows("SELECT id, type FROM stripe_events")
 
 
 def test_valid_signature_is_stored_once(bot: RunningBot) -> None:
@@ -65,8 +65,8 @@ def test_unknown_event_types_are_recorded_not_errors(bot: RunningBot) -> None:
              "data": {"object": {"id": "ch_1", "object": "charge"}}}
     assert bot.webhook(event).status_code == 200
     bot.wait_idle()
-    row = bot.services.store.get_event("evt_other")
-    assert row is not None and row["processed_at"]
+    row = bot.app.store.reads.events.get("evt_other")
+    assert row is not None and row.processed_at
 
 
 def test_slack_requests_need_a_valid_fresh_signature(bot: RunningBot, fake_slack: FakeSlack) -> None:

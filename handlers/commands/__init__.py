@@ -1,14 +1,9 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from slack_bolt import App
 
 from handlers.commands import invoice
 
-if TYPE_CHECKING:
-    from bot.app import Services
 
-
-def register(app: App, services: Services) -> None:
-    invoice.register(app, services)
+def register(app: App) -> None:
+    invoice.register(app)

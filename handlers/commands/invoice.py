@@ -1,120 +1,150 @@
-"""`/invoice`: open the modal at once, answer help and catalog, queue catalog writes."""
+"""`/invoice`: one small answer per subcommand, picked by the parsed command's type."""
 
 from __future__ import annotations
 
-import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from bot import blocks, commands, money
+from bot import blocks, money, slash
+from bot.container import Services
 from bot.forms import EMAIL, unsafe_character
-
-if TYPE_CHECKING:
-    from bot.app import Services
-
-logger = logging.getLogger(__name__)
+from bot.jobs.payloads import AddCatalogPrice
+from bot.mrkdwn import escape
+from handlers.context import services_of
 
 
-def register(app: App, services: Services) -> None:
-    @app.command("/invoice")
-    def invoice_command(ack: Ack, command: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        parsed = commands.parse(command.get("text", ""))
-        if isinstance(parsed, commands.OpenModal):
-            ack()
-            if not services.permissions.may_create(command["user_id"]):
-                respond(response_type="ephemeral", text=services.permissions.refuse("create", command["user_id"], None))
-                return
-            prefill = {"customer_email": parsed.email} if parsed.email and EMAIL.match(parsed.email) else {}
-            state = blocks.ModalState(
-                channel_id=command["channel_id"],
-                default_currency=services.settings.default_currency,
-                default_days=services.settings.default_days_until_due,
-                values=prefill,
-            )
-            client.views_open(trigger_id=command["trigger_id"], view=blocks.invoice_modal(state))
-        elif isinstance(parsed, commands.ShowHelp):
-            ack(response_type="ephemeral", text=commands.help_text(parsed.unknown))
-        elif isinstance(parsed, commands.Refuse):
-            ack(response_type="ephemeral", text=parsed.message)
-        elif isinstance(parsed, commands.ListCatalog):
-            ack(response_type="ephemeral", text=catalog_text(services))
-        elif isinstance(parsed, commands.ListInvoices):
-            ack()
-            respond(response_type="ephemeral", text="Invoices",
-                    blocks=services.browser.list_page(command["user_id"], parsed.status, parsed.text))
-        elif isinstance(parsed, commands.ShowInvoice):
-            ack()
-            card = services.browser.card(command["user_id"], parsed.reference)
-            respond(response_type="ephemeral", text=f"Invoice {blocks.escape(parsed.reference)}", blocks=card) \
-                if card else respond(response_type="ephemeral", text=not_found(parsed.reference))
-        elif isinstance(parsed, commands.ShowAudit):
-            ack()
-            if not services.permissions.is_admin(command["user_id"]):
-                respond(response_type="ephemeral", text="Only invoicing admins can read the audit log.")
-                return
-            audit = services.browser.audit(command["user_id"], parsed.reference)
-            respond(response_type="ephemeral", text="Audit log", blocks=audit) \
-                if audit else respond(response_type="ephemeral", text=not_found(parsed.reference))
-        elif isinstance(parsed, commands.ListRoutes):
-            ack(response_type="ephemeral", text=routes_text(services))
-        elif isinstance(parsed, commands.SetRoute):
-            ack()
-            user_id = command["user_id"]
-            if not services.permissions.is_admin(user_id):
-                respond(response_type="ephemeral", text="Only invoicing admins can change where payment news goes.")
-                return
-            services.store.set_route(parsed.kind, parsed.key, parsed.channel_id, user_id)
-            services.store.audit(user_id, "route", None, {}, {"kind": parsed.kind, "key": parsed.key,
-                                                                "channel": parsed.channel_id})
-            who = f"<@{parsed.key}>" if parsed.kind == "rep" else f"`{blocks.escape(parsed.key)}`"
-            respond(response_type="ephemeral",
-                    text=f"Payment news for {parsed.kind} {who} now goes to <#{parsed.channel_id}>.")
-        elif isinstance(parsed, commands.AddCatalogPrice) and unsafe_character(parsed.name):
-            ack(response_type="ephemeral",
-                text=f"Remove the invisible character {unsafe_character(parsed.name)} from the product name.")
-        elif isinstance(parsed, commands.AddCatalogPrice):
-            services.store.enqueue(
-                "catalog_add",
-                f"catalog:{command['trigger_id']}",
-                {
-                    "name": parsed.name,
-                    "unit_amount": parsed.unit_amount,
-                    "currency": parsed.currency,
-                    "user_id": command["user_id"],
-                    "response_url": command["response_url"],
-                },
-            )
-            services.worker.wake()
-            ack(response_type="ephemeral",
-                text=f"Creating *{blocks.escape(parsed.name)}* at "
-                     f"{blocks.escape(money.format_amount(parsed.unit_amount, parsed.currency))}…")
+@dataclass(frozen=True)
+class Invocation:
+    command: dict[str, Any]
+    ack: Ack
+    respond: Respond
+    client: WebClient
+    services: Services
+
+    @property
+    def user_id(self) -> str:
+        return str(self.command["user_id"])
+
+    def answer(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        self.respond(response_type="ephemeral", text=text, blocks=blocks)
+
+
+def invoice_command(ack: Ack, command: dict[str, Any], client: WebClient, respond: Respond,
+                    context: BoltContext) -> None:
+    parsed = slash.parse(command.get("text", ""))
+    ANSWERS[type(parsed)](parsed, Invocation(command, ack, respond, client, services_of(context)))
+
+
+def open_modal(parsed: slash.OpenModal, call: Invocation) -> None:
+    call.ack()
+    permissions = call.services.permissions
+    if not permissions.may_create(call.user_id):
+        call.answer(permissions.refusal("create", call.user_id, None) or "")
+        return
+    prefill = {"customer_email": parsed.email} if parsed.email and EMAIL.match(parsed.email) else {}
+    defaults = call.services.modal_defaults
+    state = blocks.ModalState(channel_id=call.command["channel_id"], default_currency=defaults.currency,
+                              default_days=defaults.days_until_due, values=prefill)
+    call.client.views_open(trigger_id=call.command["trigger_id"], view=blocks.invoice_modal(state))
+
+
+def show_help(parsed: slash.ShowHelp, call: Invocation) -> None:
+    call.ack(response_type="ephemeral", text=slash.help_text(parsed.unknown))
+
+
+def refuse(parsed: slash.Refuse, call: Invocation) -> None:
+    call.ack(response_type="ephemeral", text=parsed.message)
+
+
+def list_catalog(parsed: slash.ListCatalog, call: Invocation) -> None:
+    call.ack(response_type="ephemeral", text=catalog_text(call.services))
+
+
+def add_catalog_price(parsed: slash.AddCatalogPrice, call: Invocation) -> None:
+    invisible = unsafe_character(parsed.name)
+    if invisible:
+        call.ack(response_type="ephemeral", text=f"Remove the invisible character {invisible} from the product name.")
+        return
+    # Queued before the ack that promises it: a store failure is an error answer, not a lost promise.
+    call.services.jobs.submit(AddCatalogPrice(name=parsed.name, unit_amount=parsed.unit_amount,
+                                              currency=parsed.currency, user_id=call.user_id,
+                                              response_url=call.command["response_url"]),
+                              key=f"catalog:{call.command['trigger_id']}")
+    call.ack(response_type="ephemeral", text=f"Creating *{escape(parsed.name)}* at "
+                                             f"{escape(money.format_amount(parsed.unit_amount, parsed.currency))}…")
+
+
+def list_invoices(parsed: slash.ListInvoices, call: Invocation) -> None:
+    call.ack()
+    call.answer("Invoices", call.services.browser.list_page(call.user_id, parsed))
+
+
+def show_invoice(parsed: slash.ShowInvoice, call: Invocation) -> None:
+    call.ack()
+    card = call.services.browser.card(call.user_id, parsed.reference)
+    if card is None:
+        call.answer(not_found(parsed.reference))
+    else:
+        call.answer(f"Invoice {escape(parsed.reference)}", card)
+
+
+def show_audit(parsed: slash.ShowAudit, call: Invocation) -> None:
+    call.ack()
+    if not call.services.permissions.is_admin(call.user_id):
+        call.answer("Only invoicing admins can read the audit log.")
+        return
+    audit = call.services.browser.audit(call.user_id, parsed.reference)
+    if audit is None:
+        call.answer(not_found(parsed.reference))
+    else:
+        call.answer("Audit log", audit)
+
+
+def list_routes(parsed: slash.ListRoutes, call: Invocation) -> None:
+    call.ack(response_type="ephemeral", text=call.services.routing.describe())
+
+
+def set_route(parsed: slash.SetRoute, call: Invocation) -> None:
+    call.ack()
+    if not call.services.permissions.is_admin(call.user_id):
+        call.answer("Only invoicing admins can change where payment news goes.")
+        return
+    call.services.routing.set_route(parsed.kind, parsed.key, parsed.channel_id, call.user_id)
+    who = f"<@{parsed.key}>" if parsed.kind == "rep" else f"`{escape(parsed.key)}`"
+    call.answer(f"Payment news for {parsed.kind} {who} now goes to <#{parsed.channel_id}>.")
+
+
+ANSWERS: dict[type, Callable[[Any, Invocation], None]] = {
+    slash.OpenModal: open_modal,
+    slash.ShowHelp: show_help,
+    slash.Refuse: refuse,
+    slash.ListCatalog: list_catalog,
+    slash.AddCatalogPrice: add_catalog_price,
+    slash.ListInvoices: list_invoices,
+    slash.ShowInvoice: show_invoice,
+    slash.ShowAudit: show_audit,
+    slash.ListRoutes: list_routes,
+    slash.SetRoute: set_route,
+}
 
 
 def not_found(reference: str) -> str:
-    return (f"I can't find an invoice `{blocks.escape(reference)}`. Try `/invoice list` to look it up, "
+    return (f"I can't find an invoice `{escape(reference)}`. Try `/invoice list` to look it up, "
             "or give its in_... id from Stripe.")
 
 
-def routes_text(services: Services) -> str:
-    routes = services.store.list_routes()
-    default = f"Everything else goes to <#{services.settings.payments_channel}>."
-    if not routes:
-        return "No routes yet. " + default
-    lines = [f"• {r['kind']} " + (f"<@{r['key']}>" if r["kind"] == "rep" else f"`{blocks.escape(r['key'])}`")
-             + f" → <#{r['channel_id']}>" for r in routes]
-    return "*Routes*\n" + "\n".join(lines) + "\n" + default
-
-
 def catalog_text(services: Services) -> str:
-    prices = services.store.search_prices("", limit=50)
+    prices = services.reads.prices.search("", limit=50)
     if not prices:
         return 'The catalog is empty. Add a price with `/invoice catalog add "Gold Special" 10.00 usd`.'
-    lines = [
-        f"• *{blocks.escape(price['product_name'])}* – "
-        f"{blocks.escape(money.format_amount(price['unit_amount'], price['currency']))} "
-        f"(`{price['stripe_id']}`)"
-        for price in prices
-    ]
+    lines = [f"• *{escape(price.product_name)}* – {escape(money.format_amount(price.unit_amount, price.currency))} "
+             f"(`{price.stripe_id}`)" for price in prices]
     return "*Active prices*\n" + "\n".join(lines)
+
+
+def register(app: App) -> None:
+    app.command("/invoice")(invoice_command)

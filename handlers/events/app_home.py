@@ -2,35 +2,32 @@
 
 from __future__ import annotations
 
-import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot import blocks
-
-if TYPE_CHECKING:
-    from bot.app import Services
-
-logger = logging.getLogger(__name__)
+from bot.blocks import ActionId
+from handlers.context import services_of
 
 
-def register(app: App, services: Services) -> None:
-    @app.event("app_home_opened")
-    def home_opened(event: dict[str, Any], client: WebClient) -> None:
-        if event.get("tab") not in (None, "home"):
-            return
-        user_id = event["user"]
-        client.views_publish(user_id=user_id, view=blocks.home_view(
-            services.store.home_totals(), services.store.invoices_of_rep(user_id, limit=10)))
+def home_opened(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    if event.get("tab") not in (None, "home"):
+        return
+    user_id = event["user"]
+    invoices = services_of(context).reads.invoices
+    client.views_publish(user_id=user_id, view=blocks.home_view(invoices.totals(), invoices.of_rep(user_id, limit=10)))
 
-    @app.action("home_new_invoice")
-    def home_new_invoice(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        state = blocks.ModalState(
-            channel_id="",
-            default_currency=services.settings.default_currency,
-            default_days=services.settings.default_days_until_due,
-        )
-        client.views_open(trigger_id=body["trigger_id"], view=blocks.invoice_modal(state))
+
+def home_new_invoice(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    ack()
+    defaults = services_of(context).modal_defaults
+    state = blocks.ModalState(channel_id="", default_currency=defaults.currency,
+                              default_days=defaults.days_until_due)
+    client.views_open(trigger_id=body["trigger_id"], view=blocks.invoice_modal(state))
+
+
+def register(app: App) -> None:
+    app.event("app_home_opened")(home_opened)
+    app.action(ActionId.HOME_NEW_INVOICE.value)(home_new_invoice)

@@ -2,32 +2,30 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltContext
 
 from bot import blocks
-from handlers.actions.modal_lines import customer_option_text, price_option_text
-
-if TYPE_CHECKING:
-    from bot.app import Services
+from bot.blocks import ActionId
+from handlers.context import services_of
 
 MAX_OPTIONS = 100
+MAX_QUERY = 200
 
 
-def register(app: App, services: Services) -> None:
-    @app.options(blocks.CUSTOMER_SEARCH_ACTION)
-    def customer_options(ack: Ack, payload: dict[str, Any]) -> None:
-        query = str(payload.get("value") or "")[:200]
-        customers = services.store.search_customers(query, limit=MAX_OPTIONS)
-        ack(options=[_option(customer_option_text(c), c["stripe_id"]) for c in customers])
-
-    @app.options(blocks.PRICE_SEARCH_ACTION)
-    def price_options(ack: Ack, payload: dict[str, Any]) -> None:
-        query = str(payload.get("value") or "")[:200]
-        prices = services.store.search_prices(query, limit=MAX_OPTIONS)
-        ack(options=[_option(price_option_text(p), p["stripe_id"]) for p in prices])
+def customer_options(ack: Ack, payload: dict[str, Any], context: BoltContext) -> None:
+    query = str(payload.get("value") or "")[:MAX_QUERY]
+    customers = services_of(context).reads.customers.search(query, limit=MAX_OPTIONS)
+    ack(options=[blocks.option(blocks.customer_option_text(c), c.stripe_id) for c in customers])
 
 
-def _option(text: str, value: str) -> dict[str, Any]:
-    return {"text": {"type": "plain_text", "text": blocks.truncate(text, 75)}, "value": value}
+def price_options(ack: Ack, payload: dict[str, Any], context: BoltContext) -> None:
+    query = str(payload.get("value") or "")[:MAX_QUERY]
+    prices = services_of(context).reads.prices.search(query, limit=MAX_OPTIONS)
+    ack(options=[blocks.option(blocks.price_option_text(p), p.stripe_id) for p in prices])
+
+
+def register(app: App) -> None:
+    app.options(ActionId.CUSTOMER_SEARCH.value)(customer_options)
+    app.options(ActionId.PRICE_SEARCH.value)(price_options)

@@ -1,20 +1,19 @@
 """The only module that talks to Stripe.
 
 Wraps `stripe.StripeClient` (`client.v1.*`), passes the caller's idempotency key on every
-write, returns plain dicts, and turns Stripe's exceptions into `StripeFailure` with a message a
-sales rep can read and whether trying again later can help.
+write, returns plain dicts, and turns Stripe's exceptions into `StripeFailure` (an
+`ExternalFailure`) with a message a sales rep can read and whether trying again later can help.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import stripe
 
-logger = logging.getLogger(__name__)
+from bot.errors import ExternalFailure
 
 # Bulk line additions go out in batches of this size: large enough that a 250-line invoice
 # takes a handful of calls, small enough to stay well inside Stripe's request limits.
@@ -22,14 +21,12 @@ ADD_LINES_BATCH = 50
 MAX_INVOICE_LINES = 250
 
 
-class StripeFailure(Exception):
+class StripeFailure(ExternalFailure):
     """A Stripe call failed. `retryable` says whether the same call may succeed later."""
 
-    def __init__(self, message: str, *, retryable: bool, code: str | None = None, status: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.retryable = retryable
-        self.code = code
+    def __init__(self, message: str, *, retryable: bool, code: str | None = None, status: int | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message, retryable=retryable, retry_after=retry_after, code=code)
         self.status = status
 
 
@@ -68,7 +65,7 @@ def _failure_from(error: stripe.StripeError) -> StripeFailure:
 def _error_message(error: stripe.StripeError) -> str:
     body = error.json_body or {}
     detail = (body.get("error") or {}).get("message") if isinstance(body, dict) else None
-    return detail or str(error._message or "Stripe refused the request")
+    return str(detail or error.user_message or "Stripe refused the request")
 
 
 class StripeGateway:
@@ -80,10 +77,8 @@ class StripeGateway:
             http_client=stripe.RequestsClient(timeout=timeout),
             max_network_retries=max_network_retries,
         )
-        self.calls = 0  # counted for the benchmarks: Stripe calls made by this process
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        self.calls += 1
         try:
             return _to_dict(fn(*args, **kwargs))
         except stripe.StripeError as error:
@@ -111,7 +106,7 @@ class StripeGateway:
         return self._call(self._client.v1.customers.retrieve, customer_id)
 
     def iter_customers(self, page_size: int = 100) -> Iterator[dict[str, Any]]:
-        yield from self._paginate(self._client.v1.customers.list, {"limit": page_size})
+        yield from self._iterate(self._client.v1.customers.list, {"limit": page_size})
 
     # --- catalog -----------------------------------------------------------------------------
     def create_product(self, *, name: str, idempotency_key: str) -> dict[str, Any]:
@@ -135,7 +130,7 @@ class StripeGateway:
         return product, price
 
     def iter_active_prices(self, page_size: int = 100) -> Iterator[dict[str, Any]]:
-        yield from self._paginate(
+        yield from self._iterate(
             self._client.v1.prices.list, {"active": True, "limit": page_size, "expand": ["data.product"]}
         )
 
@@ -217,15 +212,12 @@ class StripeGateway:
                 return str(error.get("decline_code") or error.get("code") or error.get("message") or "")
         return None
 
-    def _paginate(self, list_fn: Any, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        cursor: str | None = None
-        while True:
-            page = self._call(list_fn, params={**params, **({"starting_after": cursor} if cursor else {})})
-            data = page.get("data") or []
-            yield from data
-            if not page.get("has_more") or not data:
-                return
-            cursor = data[-1]["id"]
+    def _iterate(self, list_fn: Any, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        try:
+            for item in list_fn(params=params).auto_paging_iter():
+                yield _to_dict(item)
+        except stripe.StripeError as error:
+            raise _failure_from(error) from None
 
 
 def _line_params(line: LineItem) -> dict[str, Any]:

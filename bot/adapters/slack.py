@@ -1,9 +1,9 @@
 """Everything the bot says in Slack goes out through here.
 
 `slack_sdk`'s retry handlers wait out a 429's `Retry-After` and retry 5xx and connection
-errors; what still fails surfaces as `SlackFailure` so the job that asked can retry later
-(the durable queue keeps it) or report it. Errors that retrying cannot fix (`not_in_channel`,
-`channel_not_found`, ...) are told apart so the caller can pick another way to reach people.
+errors; what still fails surfaces as `SlackFailure` (an `ExternalFailure`), which the worker
+retries or gives up on. Errors that retrying cannot fix (`not_in_channel`, `channel_not_found`,
+...) are told apart so the caller can pick another way to reach people.
 """
 
 from __future__ import annotations
@@ -20,18 +20,18 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.webhook import WebhookClient
 
+from bot.errors import ExternalFailure
+
 logger = logging.getLogger(__name__)
 
 CANNOT_POST_THERE = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action", "cannot_dm_bot"}
 GONE = {"message_not_found", "cant_update_message", "not_found", "expired_trigger_id", "view_not_found"}
 
 
-class SlackFailure(Exception):
+class SlackFailure(ExternalFailure):
     def __init__(self, error: str, *, retryable: bool, retry_after: float | None = None) -> None:
-        super().__init__(error)
+        super().__init__(f"Slack: {error}", retryable=retryable, retry_after=retry_after, code=error)
         self.error = error
-        self.retryable = retryable
-        self.retry_after = retry_after
 
 
 def build_web_client(token: str, base_url: str, *, retries: int = 2, timeout: int = 10) -> WebClient:
@@ -54,6 +54,22 @@ class SlackOut:
         try:
             response = self.client.api_call(method, json=_drop_none(kwargs))
             return dict(response.data) if isinstance(response.data, dict) else {}
+        except SlackApiError as error:
+            raise _failure_from(error) from None
+        except OSError as error:
+            raise SlackFailure(f"network: {error}", retryable=True) from None
+
+    def users_info(self, user: str) -> dict[str, Any]:
+        try:
+            return dict(self.client.users_info(user=user)["user"])
+        except SlackApiError as error:
+            raise _failure_from(error) from None
+        except OSError as error:
+            raise SlackFailure(f"network: {error}", retryable=True) from None
+
+    def usergroup_members(self, usergroup: str) -> list[str]:
+        try:
+            return list(self.client.usergroups_users_list(usergroup=usergroup)["users"])
         except SlackApiError as error:
             raise _failure_from(error) from None
         except OSError as error:
@@ -130,66 +146,3 @@ def _failure_from(error: SlackApiError) -> SlackFailure:
     if status >= 500 or code in {"internal_error", "fatal_error", "service_unavailable", "request_timeout"}:
         return SlackFailure(code, retryable=True)
     return SlackFailure(code, retryable=False)
-
-
-DELIVERY_EVENT_TYPE = "invoicebot_delivery"
-RECOVERY_LOOKBACK = 120.0  # seconds before an interrupted post started, to look for it in Slack
-RECOVERY_PAGES = 5
-
-
-class Courier:
-    """Posts each keyed message once, even across a crash between Slack's answer and our record.
-
-    Before posting, the intent is stored; the message carries its key in Slack's message
-    metadata. If a restart finds an intent without an outcome, the channel (or thread) is read
-    back for a message with that key before anything is posted again.
-    """
-
-    def __init__(self, store: Any, slack: SlackOut) -> None:
-        self.store = store
-        self.slack = slack
-
-    def post_once(self, key: str, channel: str, text: str, blocks: list[dict[str, Any]] | None = None, *,
-                  thread_ts: str | None = None) -> str:
-        earlier = self.store.begin_delivery(key, channel, thread_ts)
-        if earlier is not None:
-            if earlier["status"] == "sent" and earlier["ts"]:
-                return str(earlier["ts"])
-            found = self._find_posted(key, earlier["channel"] or channel, earlier["thread_ts"],
-                                      float(earlier["started_at"] or 0))
-            if found:
-                self.store.finish_delivery(key, found)
-                return found
-        metadata = {"event_type": DELIVERY_EVENT_TYPE, "event_payload": {"key": key}}
-        data = self.slack.call("chat.postMessage", channel=channel, text=text, blocks=blocks, thread_ts=thread_ts,
-                                metadata=metadata, unfurl_links=False, unfurl_media=False)
-        ts = str(data["ts"])
-        self.store.finish_delivery(key, ts)
-        return ts
-
-    def _find_posted(self, key: str, channel: str, thread_ts: str | None, started_at: float) -> str | None:
-        oldest = f"{max(0.0, started_at - RECOVERY_LOOKBACK):.6f}"
-        cursor_args: dict[str, Any] = {"channel": channel, "oldest": oldest, "include_all_metadata": True,
-                                       "limit": 200}
-        method = "conversations.history"
-        if thread_ts:
-            method, cursor_args["ts"] = "conversations.replies", thread_ts
-        latest: str | None = None
-        try:
-            for _ in range(RECOVERY_PAGES):
-                args = {**cursor_args, **({"latest": latest} if latest else {})}
-                data = self.slack.call(method, **args)
-                messages = data.get("messages") or []
-                for message in messages:
-                    payload = (message.get("metadata") or {}).get("event_payload") or {}
-                    if payload.get("key") == key:
-                        return str(message["ts"])
-                if not data.get("has_more") or not messages or thread_ts:
-                    return None
-                latest = min(messages, key=lambda m: float(m["ts"]))["ts"]
-        except SlackFailure as failure:
-            if failure.retryable:
-                raise
-            logger.warning("cannot read %s back to check delivery %s (%s); posting again", channel, key,
-                           failure.error)
-        return None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot import money
-from bot.blocks import escape
+from bot.mrkdwn import escape
 
 HELP = "\n".join([
     "*invoicebot* creates Stripe invoices without leaving Slack.",
@@ -62,6 +63,28 @@ class ListRoutes:
 class ListInvoices:
     status: str | None = None
     text: str | None = None
+    offset: int = 0
+
+    def next_page(self, page_size: int) -> ListInvoices:
+        return replace(self, offset=self.offset + page_size)
+
+    def encode(self) -> str:
+        """The "Show more" button's value."""
+        return json.dumps({"status": self.status, "text": self.text, "offset": self.offset})
+
+    @classmethod
+    def decode(cls, value: str) -> ListInvoices | None:
+        """A "Show more" value back into a query; None when it is not one the bot wrote."""
+        try:
+            data = json.loads(value or "{}")
+            status = data.get("status") if data.get("status") in LIST_STATUSES else None
+            text = str(data.get("text") or "")[:MAX_QUERY] or None
+            offset = int(data.get("offset") or 0)
+        except (ValueError, TypeError, AttributeError):
+            return None
+        if not 0 <= offset <= MAX_OFFSET:
+            return None
+        return cls(status, text, offset)
 
 
 @dataclass(frozen=True)
@@ -85,6 +108,7 @@ Command = (OpenModal | ShowHelp | ListCatalog | AddCatalogPrice | SetRoute | Lis
            | ShowAudit | Refuse)
 LIST_STATUSES = ("open", "draft", "overdue", "paid", "void", "uncollectible")
 MAX_QUERY = 200
+MAX_OFFSET = 10_000  # 500 pages of "Show more"; beyond that, narrow the search
 
 # With `should_escape` on, Slack sends mentions and links in the command text as <#C123|name>,
 # <@U123|name> and <mailto:a@b.c|a@b.c>.
@@ -116,8 +140,8 @@ def parse(text: str) -> Command:
     if head == "list":
         rest = words[1:]
         status = rest[0].lower() if rest and rest[0].lower() in LIST_STATUSES else None
-        text = " ".join(plain_email(word) for word in rest[1 if status else 0:]).strip()[:MAX_QUERY] or None
-        return ListInvoices(status=status, text=text)
+        query = " ".join(plain_email(word) for word in rest[1 if status else 0:]).strip()[:MAX_QUERY] or None
+        return ListInvoices(status=status, text=query)
     if head in ("show", "audit"):
         if len(words) != 2:
             return Refuse(f"Usage: `/invoice {head} INV-0001` (the invoice number, or its in_... id)")

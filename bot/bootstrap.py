@@ -1,0 +1,138 @@
+"""The composition root: builds every part, once, from the settings; nothing global.
+
+`build(settings)` takes its adapters as optional arguments (a store, a Stripe gateway, a Slack
+client), so tests and benchmarks can hand in their own and use cases can be run without the
+HTTP edge. It returns a `Bot`: the parts, with `start()` and `stop()` for the lifespan.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+import handlers
+from bot.adapters.courier import Courier
+from bot.adapters.slack import SlackOut, build_web_client
+from bot.adapters.stripe import StripeGateway
+from bot.config import Settings
+from bot.container import JobSubmitter, ModalDefaults, Services
+from bot.jobs.handlers import JobServices, job_registry
+from bot.jobs.model import Lane
+from bot.jobs.payloads import ALL_PAYLOADS, RefreshCatalog, SweepOverdue
+from bot.jobs.schedule import Periodic, Scheduler
+from bot.jobs.worker import LaneConfig, LaneSignals, Workers
+from bot.people import People
+from bot.permissions import Permissions
+from bot.services.browse import Browser
+from bot.services.catalog import Catalog
+from bot.services.invoicing import Invoicing
+from bot.services.messages import InvoiceMessages
+from bot.services.notifications import Notifications
+from bot.services.routing import Routing
+from bot.store import open_store
+from bot.store.ports import Store
+from bot.webhook import WebhookReceiver
+
+if TYPE_CHECKING:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+logger = logging.getLogger(__name__)
+
+CATALOG_REFRESH_SECONDS = 600
+OVERDUE_SWEEP_SECONDS = 900
+
+
+@dataclass
+class Bot:
+    settings: Settings
+    store: Store
+    stripe: StripeGateway
+    slack: SlackOut
+    services: Services
+    invoicing: Invoicing
+    notifications: Notifications
+    workers: Workers
+    bolt: App
+    webhooks: WebhookReceiver
+    socket_mode: SocketModeHandler | None = field(default=None)
+
+    def start(self) -> None:
+        self.workers.start()
+        if self.settings.socket_mode:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            assert self.settings.slack_app_token is not None
+            self.socket_mode = SocketModeHandler(self.bolt, self.settings.slack_app_token.get_secret_value())
+            self.socket_mode.connect()  # type: ignore[no-untyped-call]
+
+    def stop(self) -> None:
+        if self.socket_mode is not None:
+            self.socket_mode.close()  # type: ignore[no-untyped-call]
+            self.socket_mode = None
+        self.workers.stop()
+        self.webhooks.close()
+        self.store.close()
+
+
+def lanes(settings: Settings) -> list[LaneConfig]:
+    """Interactive work (a person waits on Stripe calls of up to seconds each) gets the most threads."""
+    return [
+        LaneConfig(Lane.INTERACTIVE, settings.worker_threads),
+        LaneConfig(Lane.EVENTS, 1),
+        LaneConfig(Lane.OWN, 1),
+        LaneConfig(Lane.BULK, 1),
+        LaneConfig(Lane.PERIODIC, 1),
+    ]
+
+
+def build(settings: Settings, *, store: Store | None = None, stripe: StripeGateway | None = None,
+          web_client: WebClient | None = None, clock: Callable[[], float] = time.time) -> Bot:
+    store = store or open_store(settings.database_url, clock=clock)
+    signals = LaneSignals()
+    store.on_commit(signals.wake)
+    stripe = stripe or StripeGateway(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base,
+                                     timeout=settings.stripe_timeout)
+    web_client = web_client or build_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    slack = SlackOut(web_client)
+    courier = Courier(store, slack)
+    messages = InvoiceMessages(store, slack, courier)
+    invoicing = Invoicing(store, stripe, slack, messages, clock)
+    catalog = Catalog(store, stripe, clock)
+    notifications = Notifications(store, slack, stripe, messages, courier, payments_channel=settings.payments_channel,
+                                  announce_foreign=settings.announce_foreign_invoices, clock=clock)
+    people = People(slack.users_info)
+    permissions = Permissions(settings.creator_ids, settings.admin_ids, group_members=slack.usergroup_members,
+                              is_workspace_admin=people.is_admin)
+    registry = job_registry(JobServices(invoicing, catalog, notifications, permissions, slack))
+    registry.require(ALL_PAYLOADS)
+    scheduler = Scheduler(store, [Periodic(RefreshCatalog(), CATALOG_REFRESH_SECONDS),
+                                  Periodic(SweepOverdue(), OVERDUE_SWEEP_SECONDS)], clock)
+    workers = Workers(store.queue, registry, lanes(settings), signals=signals, lease_seconds=settings.job_lease_seconds,
+                      max_attempts=settings.job_max_attempts, scheduler=scheduler)
+    services = Services(
+        reads=store.reads,
+        jobs=JobSubmitter(store),
+        permissions=permissions,
+        people=people,
+        browser=Browser(store, stripe, people, clock),
+        routing=Routing(store, settings.payments_channel),
+        modal_defaults=ModalDefaults(settings.default_currency, settings.default_days_until_due),
+    )
+    bolt = App(
+        client=web_client,
+        # In HTTP mode `bot/web.py` verifies every request's signature before Bolt parses it; Socket
+        # Mode needs none. Verifying again in Bolt would cost each request a second HMAC.
+        signing_secret="verified-by-the-http-edge",
+        request_verification_enabled=False,
+        token_verification_enabled=False,
+        process_before_response=False,
+    )
+    handlers.register(bolt, services)
+    return Bot(settings, store, stripe, slack, services, invoicing, notifications, workers, bolt,
+               WebhookReceiver(store, settings.stripe_webhook_secret.get_secret_value()))

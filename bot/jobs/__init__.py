@@ -1,0 +1,1 @@
+"""Durable background work: typed payloads, lanes, a registry of handlers, supervised workers."""

@@ -1,0 +1,90 @@
+"""What runs each kind of job, and who hears about it when it fails for good."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot import blocks
+from bot.adapters.slack import SlackOut
+from bot.jobs.model import Job
+from bot.jobs.payloads import (
+    AddCatalogPrice,
+    ChannelNotice,
+    CreateInvoice,
+    InvoiceAction,
+    ProcessEvent,
+    PublishInvoice,
+    RefreshCatalog,
+    RefreshMessage,
+    Respond,
+    SweepOverdue,
+    TellUser,
+    ThreadReply,
+)
+from bot.jobs.registry import Registry
+from bot.mrkdwn import escape
+from bot.permissions import Permissions
+from bot.services.catalog import Catalog
+from bot.services.invoicing import Invoicing
+from bot.services.notifications import Notifications
+
+
+@dataclass(frozen=True)
+class JobServices:
+    invoicing: Invoicing
+    catalog: Catalog
+    notifications: Notifications
+    permissions: Permissions
+    slack: SlackOut
+
+
+def job_registry(services: JobServices) -> Registry:
+    invoicing, catalog, notifications, slack = (services.invoicing, services.catalog, services.notifications,
+                                                services.slack)
+    registry = Registry()
+
+    def create_invoice(submission: CreateInvoice, job: Job) -> None:
+        refusal = services.permissions.refusal("create", submission.user_id, None)
+        if refusal:  # the modal only opens for people who may create; this catches a forged submission
+            slack.update_view(submission.view_id, blocks.status_view("Not allowed", refusal))
+            return
+        invoicing.create(submission)
+
+    registry.add(CreateInvoice, create_invoice, on_give_up=invoicing.abandon)
+
+    def publish_failed(publish: PublishInvoice, reason: str) -> None:
+        invoice = invoicing.store.reads.invoices.get(publish.invoice_id)
+        if invoice is None or not invoice.rep_user_id:
+            return
+        text = (f":warning: {escape(invoice.title)} is in Stripe, but I couldn't post its message: "
+                f"{escape(reason)}")
+        if publish.view_id:
+            slack.update_view(publish.view_id, blocks.status_view("Invoice created", text))
+        slack.dm(invoice.rep_user_id, text)
+
+    registry.add(PublishInvoice, lambda publish, job: invoicing.publish(publish, job.key), on_give_up=publish_failed)
+    registry.add(InvoiceAction, lambda action, job: invoicing.act(action, job.key),
+                 on_give_up=lambda action, reason: slack.tell_user(action.channel_id, action.user_id,
+                                                                   invoicing.refusal_text(action, reason)))
+    registry.add(AddCatalogPrice, lambda add, job: catalog.add_price(add, job.key),
+                 on_give_up=lambda add, reason: slack.respond(
+                     add.response_url, f":x: The price was not created: {escape(reason)}"))
+    registry.add(Respond, lambda respond, job: slack.respond(respond.response_url, respond.text))
+    registry.add(TellUser, lambda tell, job: slack.tell_user(tell.channel_id, tell.user_id, tell.text))
+    registry.add(ProcessEvent, lambda event, job: notifications.process_event(event.event_id))
+    registry.add(RefreshMessage, lambda refresh, job: notifications.refresh_message(refresh))
+    registry.add(ThreadReply, lambda reply, job: notifications.thread_reply(reply, job.key),
+                 on_give_up=lambda reply, reason: notifications.undeliverable(reply.invoice_id, None, reason))
+    registry.add(ChannelNotice, notifications.channel_notice,
+                 on_give_up=lambda notice, reason: notifications.undeliverable(notice.invoice_id, notice.channel,
+                                                                               reason))
+
+    def refresh_catalog(refresh: RefreshCatalog, job: Job) -> None:
+        catalog.refresh()
+
+    def sweep_overdue(sweep: SweepOverdue, job: Job) -> None:
+        notifications.sweep_overdue()
+
+    registry.add(RefreshCatalog, refresh_catalog)
+    registry.add(SweepOverdue, sweep_overdue)
+    return registry

@@ -1,0 +1,46 @@
+"""A job as the queue hands it out, the lanes work travels in, and the base of every payload."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Lane(StrEnum):
+    """Each lane has its own workers, so work in one never waits behind a backlog in another."""
+
+    INTERACTIVE = "interactive"  # a person is waiting: modal submits, buttons, command replies
+    EVENTS = "events"  # deciding what stored Stripe events mean
+    OWN = "own"  # news about invoices made in Slack: their messages, threads and notices
+    BULK = "bulk"  # announcements of invoices made elsewhere (a month-end billing run)
+    PERIODIC = "periodic"  # catalog refresh, overdue sweep
+
+
+class JobPayload(BaseModel):
+    """What a job needs to run, stored as JSON; one subclass per kind of job."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    KIND: ClassVar[str]
+    LANE: ClassVar[Lane]
+
+    def lane(self) -> Lane:
+        return self.LANE
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed job. `lease_token` proves the claim: only its holder may finish the job."""
+
+    id: int
+    kind: str
+    key: str
+    lane: str
+    payload: dict[str, Any]
+    attempts: int
+    lease_token: str
+    digest_key: str | None = None
+    channel: str | None = None

@@ -1,0 +1,45 @@
+"""One declaration per kind of job: its payload type, what runs it, who hears when it gives up."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from bot.jobs.model import Job, JobPayload
+
+P = TypeVar("P", bound=JobPayload)
+
+
+@dataclass(frozen=True)
+class JobSpec(Generic[P]):
+    payload: type[P]
+    run: Callable[[P, Job], None]
+    # Called once when the job will never succeed (refused, or out of attempts): tell a person.
+    on_give_up: Callable[[P, str], None] | None = None
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._specs: dict[str, JobSpec[Any]] = {}
+
+    def add(self, payload: type[P], run: Callable[[P, Job], None],
+            on_give_up: Callable[[P, str], None] | None = None) -> None:
+        if payload.KIND in self._specs:
+            raise ValueError(f"job kind {payload.KIND} is registered twice")
+        self._specs[payload.KIND] = JobSpec(payload, run, on_give_up)
+
+    def get(self, kind: str) -> JobSpec[Any] | None:
+        return self._specs.get(kind)
+
+    def kinds(self) -> set[str]:
+        return set(self._specs)
+
+    def lanes(self) -> set[str]:
+        return {spec.payload.LANE.value for spec in self._specs.values()}
+
+    def require(self, payloads: Iterable[type[JobPayload]]) -> None:
+        """Fail at start-up, not at run time, when a kind of job has nothing to run it."""
+        missing = sorted(payload.KIND for payload in payloads if payload.KIND not in self._specs)
+        if missing:
+            raise ValueError(f"no handler registered for job kinds: {', '.join(missing)}")

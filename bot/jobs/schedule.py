@@ -1,0 +1,41 @@
+"""Periodic jobs: one run per period across every process, whatever happened to the last run.
+
+On every tick the scheduler makes sure the current period's job and the next one exist, keyed
+by the period (`refresh_catalog:{window}`), so a failed run never stops the next and two
+processes (or a restart) never run a period twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from bot.jobs.model import JobPayload
+from bot.store.ports import Store
+
+
+@dataclass(frozen=True)
+class Periodic:
+    payload: JobPayload
+    period: float
+
+
+class Scheduler:
+    def __init__(self, store: Store, periodic: Sequence[Periodic], clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.periodic = list(periodic)
+        self.clock = clock
+
+    def ensure(self) -> int:
+        """Queue what is missing of this period and the next; returns how many jobs were added."""
+        now = self.clock()
+        added = 0
+        with self.store.unit_of_work() as uow:
+            for item in self.periodic:
+                window = int(now // item.period)
+                kind = item.payload.KIND
+                added += uow.jobs.add(item.payload, f"{kind}:{window}")
+                added += uow.jobs.add(item.payload, f"{kind}:{window + 1}", delay=(window + 1) * item.period - now)
+            uow.commit()
+        return added

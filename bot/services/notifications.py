@@ -1,0 +1,256 @@
+"""From a stored Stripe event to the invoice's new state and the Slack messages it deserves.
+
+Deciding an event is one unit of work: apply the invoice's snapshot, decide what it means
+(`bot.domain.notices`, pure), store that outcome with the event and queue each Slack message
+as its own job keyed by the event, all committed together, so a crash leaves neither or both.
+Channel notices are paced per channel; when more wait than the pace can post promptly they are
+folded into one digest that still names every invoice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bot import blocks
+from bot.adapters.courier import Courier
+from bot.adapters.slack import SlackOut
+from bot.adapters.stripe import StripeFailure, StripeGateway
+from bot.domain.invoices import Invoice, snapshot_from_stripe
+from bot.domain.notices import NOTHING, Outcome, decide_invoice_event, decide_processing, overdue_outcome
+from bot.domain.records import StripeEvent
+from bot.errors import Defer, ExternalFailure, GiveUp
+from bot.jobs.model import Job
+from bot.jobs.payloads import ChannelNotice, RefreshMessage, ThreadReply
+from bot.jobs.ports import JobQueue
+from bot.mrkdwn import escape
+from bot.services.messages import InvoiceMessages
+from bot.store.ports import Store, UnitOfWork
+
+logger = logging.getLogger(__name__)
+
+POST_INTERVAL = 1.0  # Slack allows about one chat.postMessage per second per channel
+DIGEST_THRESHOLD = 3  # more notices than this waiting for one channel become a digest
+DIGEST_MAX_ITEMS = 250
+Clock = Callable[[], float]
+
+
+class ChannelPacer:
+    """Remembers when each channel may next receive a post from this process."""
+
+    def __init__(self, interval: float = POST_INTERVAL) -> None:
+        self.interval = interval
+        self._next: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def claim(self, channel: str) -> float:
+        """Take the channel's next slot now (0.0), or say how long until it is free: one poster at a time."""
+        with self._lock:
+            now = time.monotonic()
+            wait = self._next.get(channel, 0.0) - now
+            if wait > 0:
+                return wait
+            self._next[channel] = now + self.interval
+            return 0.0
+
+    def reserve(self, channel: str, extra: float = 0.0) -> None:
+        with self._lock:
+            self._next[channel] = time.monotonic() + self.interval + extra
+
+
+class Notifications:
+    def __init__(self, store: Store, slack: SlackOut, stripe: StripeGateway, messages: InvoiceMessages,
+                 courier: Courier, *, payments_channel: str, announce_foreign: bool = True,
+                 pacer: ChannelPacer | None = None, clock: Clock = time.time) -> None:
+        self.store = store
+        self.queue: JobQueue = store.queue
+        self.slack = slack
+        self.stripe = stripe
+        self.messages = messages
+        self.courier = courier
+        self.payments_channel = payments_channel
+        self.announce_foreign = announce_foreign
+        self.pacer = pacer or ChannelPacer()
+        self.clock = clock
+
+    # --- deciding ----------------------------------------------------------------------------
+    def process_event(self, event_id: str) -> None:
+        event = self.store.reads.events.get(event_id)
+        if event is None:
+            raise GiveUp(f"event {event_id} is not stored")
+        if event.outcome is not None and event.processed_at is not None:
+            return  # decided, and its messages were queued in the same transaction
+        facts = {} if event.outcome is not None else self._look_up(event)
+        with self.store.unit_of_work() as uow:
+            current = uow.events.get(event_id)
+            if current is None or current.processed_at is not None:
+                return
+            # An outcome without processed_at was decided by an older version that queued the
+            # messages separately: queue them again (their keys make that harmless).
+            outcome = (Outcome.from_json(current.outcome) if current.outcome is not None
+                       else self._decide(uow, current, facts))
+            uow.events.decide(event_id, outcome.to_json())
+            self._queue_messages(uow, event_id, outcome)
+            uow.commit()
+
+    def _look_up(self, event: StripeEvent) -> dict[str, Any]:
+        """What the decision needs from Stripe, fetched before the transaction opens."""
+        obj = event.data_object
+        try:
+            if event.type == "payment_intent.processing":
+                return {"invoice_id": self.stripe.invoice_for_payment_intent(obj["id"])}
+            if event.type == "invoice.payment_failed":
+                return {"reason": self.stripe.payment_failure_reason(obj["id"])}
+        except StripeFailure as failure:
+            if failure.retryable:
+                raise
+            logger.warning("could not look up %s for %s: %s", event.type, obj.get("id"), failure.message)
+        return {}
+
+    def _decide(self, uow: UnitOfWork, event: StripeEvent, facts: dict[str, Any]) -> Outcome:
+        obj = event.data_object
+        if event.type.startswith("invoice.") and obj.get("object") == "invoice":
+            known = uow.invoices.get(str(obj["id"]))
+            snapshot = snapshot_from_stripe(obj).keeping_lines_of(known)
+            if event.type == "invoice.deleted":
+                snapshot = snapshot.with_status("deleted")
+            change = uow.invoices.apply(snapshot, event.created)
+            first_overdue = event.type == "invoice.overdue" and uow.invoices.mark_overdue_once(snapshot.stripe_id,
+                                                                                               self.clock())
+            return decide_invoice_event(event.type, obj, change, currency=snapshot.currency,
+                                        failure_reason=facts.get("reason"), first_overdue=first_overdue)
+        if event.type == "payment_intent.processing":
+            invoice_id = facts.get("invoice_id")
+            is_known = isinstance(invoice_id, str) and uow.invoices.get(invoice_id) is not None
+            return decide_processing(invoice_id if is_known else None, is_known)
+        return NOTHING
+
+    def _queue_messages(self, uow: UnitOfWork, key: str, outcome: Outcome) -> None:
+        if outcome.invoice_id is None:
+            return
+        invoice = uow.invoices.get(outcome.invoice_id)
+        if invoice is None:
+            return
+        ours = invoice.message_ts is not None
+        if outcome.refresh and ours:
+            uow.jobs.add(RefreshMessage(invoice_id=invoice.stripe_id), key=f"refresh:{key}")
+        if outcome.thread_text and ours:
+            uow.jobs.add(ThreadReply(invoice_id=invoice.stripe_id, text=outcome.thread_text,
+                                     remind_button=outcome.notice == "overdue"), key=f"thread:{key}")
+        if outcome.notice and (ours or self.announce_foreign):
+            channel = self.route(uow, invoice)
+            uow.jobs.add(ChannelNotice(channel=channel, kind=outcome.notice, invoice_id=invoice.stripe_id,
+                                       text=outcome.thread_text or "", own=invoice.made_in_slack),
+                         key=f"notice:{key}:{channel}", channel=channel)
+
+    def sweep_overdue(self) -> int:
+        """Invoices whose due date passed while still open, when Stripe's `invoice.overdue` did not
+        come (it is opt-in in Stripe's settings): the same nudge and notice, once per invoice."""
+        now = self.clock()
+        day = time.strftime("%Y-%m-%d", time.gmtime(now))
+        count = 0
+        for invoice in self.store.reads.invoices.overdue_unannounced(now):
+            with self.store.unit_of_work() as uow:
+                if not uow.invoices.mark_overdue_once(invoice.stripe_id, now):
+                    continue
+                self._queue_messages(uow, f"sweep:{invoice.stripe_id}:{day}", overdue_outcome(invoice.stripe_id))
+                uow.commit()
+            count += 1
+        return count
+
+    def route(self, uow: UnitOfWork, invoice: Invoice) -> str:
+        candidates = (
+            ("customer", invoice.customer_id),
+            ("customer", (invoice.customer_email or "").lower()),
+            ("rep", invoice.rep_user_id),
+        )
+        for kind, key in candidates:
+            if key:
+                channel = uow.routes.lookup(kind, key)
+                if channel:
+                    return channel
+        return self.payments_channel
+
+    # --- sending -----------------------------------------------------------------------------
+    def refresh_message(self, job: RefreshMessage) -> None:
+        invoice = self.store.reads.invoices.get(job.invoice_id)
+        if invoice and invoice.has_message:
+            self.messages.publish(invoice)
+
+    def thread_reply(self, job: ThreadReply, job_key: str) -> None:
+        invoice = self.store.reads.invoices.get(job.invoice_id)
+        if invoice is None or not invoice.channel_id or not invoice.message_ts:
+            return
+        text = job.text
+        extra: list[dict[str, Any]] = []
+        if job.remind_button and invoice.rep_user_id:
+            text = f"<@{invoice.rep_user_id}> {text}: the customer hasn't paid yet."
+            extra = blocks.remind_blocks(invoice.stripe_id)
+        self._post(job_key, invoice.channel_id, text, blocks.notice(text) + extra, thread_ts=invoice.message_ts)
+
+    def channel_notice(self, notice: ChannelNotice, job: Job) -> None:
+        channel = notice.channel
+        wait = self.pacer.claim(channel)
+        if wait > 0:
+            raise Defer("channel pace", wait)
+        if job.digest_key:  # an interrupted digest: post the very same one again
+            members = [member for member in self.queue.digest_members(job.digest_key) if member.id != job.id]
+            self._post_digest(channel, job.digest_key, [job, *members])
+            return
+        waiting = self.queue.claim_digest(channel, job, limit=DIGEST_MAX_ITEMS - 1, threshold=DIGEST_THRESHOLD)
+        if waiting:
+            self._post_digest(channel, f"digest:{job.id}", [job, *waiting])
+            return
+        invoice = self.store.reads.invoices.get(notice.invoice_id)
+        if invoice is None:
+            raise GiveUp(f"no invoice {notice.invoice_id} to announce")
+        text, notice_blocks = blocks.payment_notice(notice.kind, invoice, self._message_link(invoice))
+        self._post(job.key, channel, text, notice_blocks)
+
+    def _post_digest(self, channel: str, digest_key: str, jobs: list[Job]) -> None:
+        items = []
+        for job in jobs:
+            notice = ChannelNotice.model_validate(job.payload)
+            invoice = self.store.reads.invoices.get(notice.invoice_id)
+            if invoice is None:
+                logger.error("notice %s names invoice %s, which is not stored; left out of the digest", job.key,
+                             notice.invoice_id)
+                continue
+            items.append((notice.kind, invoice))
+        text, digest_blocks = blocks.digest(items)
+        try:
+            self._post(digest_key, channel, text, digest_blocks)
+        except ExternalFailure as failure:
+            # Hand the folded notices back, still bound to this digest, for the next attempt.
+            self.queue.return_members(jobs[1:], failure.retry_after or POST_INTERVAL, failure.message)
+            raise
+        # The digest stands for every job in it; the first is completed by the worker.
+        self.queue.complete_members(jobs[1:])
+
+    def _message_link(self, invoice: Invoice) -> str | None:
+        if invoice.channel_id and invoice.message_ts:
+            return self.slack.permalink(invoice.channel_id, invoice.message_ts)
+        return None
+
+    def _post(self, key: str, channel: str, text: str, message_blocks: list[dict[str, Any]],
+              thread_ts: str | None = None) -> None:
+        try:
+            self.courier.post_once(key, channel, text, message_blocks, thread_ts=thread_ts)
+        except ExternalFailure as failure:
+            self.pacer.reserve(channel, failure.retry_after or 0.0)
+            raise
+        self.pacer.reserve(channel)
+
+    def undeliverable(self, invoice_id: str, channel: str | None, reason: str) -> None:
+        """A notice or thread line that will never be posted: its rep hears why."""
+        invoice = self.store.reads.invoices.get(invoice_id)
+        where = channel or (invoice.channel_id if invoice else None)
+        if invoice is not None and invoice.rep_user_id:
+            self.slack.dm(invoice.rep_user_id, f":warning: I couldn't post news of {escape(invoice.title)} in "
+                                               f"<#{where}>: {escape(reason)}. Please check that I'm still in that "
+                                               "channel.")
+        else:
+            logger.error("a notice for %s could not be posted in %s: %s", invoice_id, where, reason)

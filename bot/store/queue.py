@@ -1,0 +1,167 @@
+"""The job queue on SQL, shared by both engines; only how ready rows are picked differs.
+
+Every write here is one short transaction. A claim stamps the chosen rows with a fresh lease
+token; every later change to a job matches on its id *and* that token, so a worker whose lease
+ran out (and whose job another worker took over) changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Collection, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from bot.jobs.model import Job, Lane
+from bot.jobs.ports import QueueStats
+from bot.store.repositories import Clock, Executor, Row
+
+WriteTransaction = Callable[[], AbstractContextManager[Executor]]
+# Picks the ids of up to `limit` claimable jobs of a lane: ready ones, or ones whose lease ran out.
+PickClaimable = Callable[[Executor, str, float, int], list[int]]
+MAX_ERROR = 2000
+
+
+def pick_claimable(db: Executor, lane: str, now: float, limit: int) -> list[int]:
+    """Oldest first; each query walks the (lane, status, run_after) index and stops at `limit`."""
+    ids = [int(row["id"]) for row in db.rows(
+        "SELECT id FROM jobs WHERE lane = ? AND status = 'pending' AND run_after <= ? ORDER BY run_after, id LIMIT ?",
+        [lane, now, limit])]
+    if len(ids) < limit:
+        ids += [int(row["id"]) for row in db.rows(
+            "SELECT id FROM jobs WHERE lane = ? AND status = 'running' AND lease_until < ? ORDER BY run_after, id "
+            "LIMIT ?", [lane, now, limit - len(ids)])]
+    return ids
+
+
+def _job(row: Row) -> Job:
+    return Job(id=int(row["id"]), kind=row["kind"], key=row["key"], lane=row["lane"],
+               payload=json.loads(row["payload"] or "{}"), attempts=int(row["attempts"] or 0),
+               lease_token=row["lease_token"] or "", digest_key=row["digest_key"], channel=row["channel"])
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" for _ in range(count))
+
+
+class SqlJobQueue:
+    def __init__(self, write: WriteTransaction, read: Executor, clock: Clock,
+                 pick: PickClaimable = pick_claimable) -> None:
+        self._write = write
+        self._read = read
+        self._clock = clock
+        self._pick = pick
+
+    def claim(self, lane: str, owner: str, lease_seconds: float, limit: int = 1) -> list[Job]:
+        now = self._clock()
+        token = uuid.uuid4().hex
+        with self._write() as db:
+            ids = self._pick(db, lane, now, limit)
+            if not ids:
+                return []
+            rows = db.rows(
+                f"UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_token = ?, lease_owner = ?, "
+                f"lease_until = ?, updated_at = ? WHERE id IN ({_marks(len(ids))}) RETURNING *",
+                [token, owner, now + lease_seconds, now, *ids])
+            digests = sorted({row["digest_key"] for row in rows if row["digest_key"]})
+            if digests:
+                # A digest's notices travel together: no other worker may post any of them meanwhile.
+                db.execute(f"UPDATE jobs SET status = 'running', lease_token = ?, lease_until = ?, updated_at = ? "
+                           f"WHERE digest_key IN ({_marks(len(digests))}) AND status <> 'done'",
+                           [token, now + lease_seconds, now, *digests])
+        return sorted((_job(row) for row in rows), key=lambda job: ids.index(job.id))
+
+    def _finish(self, job: Job, sql: str, params: Sequence[Any]) -> bool:
+        with self._write() as db:
+            return db.execute(f"{sql} WHERE id = ? AND lease_token = ? AND status = 'running'",
+                              [*params, job.id, job.lease_token]) == 1
+
+    def complete(self, job: Job) -> bool:
+        return self._finish(job, "UPDATE jobs SET status = 'done', lease_until = 0, updated_at = ?", [self._clock()])
+
+    def retry(self, job: Job, delay: float, error: str) -> bool:
+        now = self._clock()
+        return self._finish(job, "UPDATE jobs SET status = 'pending', run_after = ?, lease_until = 0, last_error = ?, "
+                                 "updated_at = ?", [now + delay, error[:MAX_ERROR], now])
+
+    def defer(self, job: Job, delay: float) -> bool:
+        now = self._clock()
+        return self._finish(job, "UPDATE jobs SET status = 'pending', run_after = ?, lease_until = 0, "
+                                 "attempts = attempts - 1, updated_at = ?", [now + delay, now])
+
+    def fail(self, job: Job, error: str) -> bool:
+        return self._finish(job, "UPDATE jobs SET status = 'failed', lease_until = 0, last_error = ?, updated_at = ?",
+                            [error[:MAX_ERROR], self._clock()])
+
+    def extend(self, tokens: Collection[str], lease_seconds: float) -> set[str]:
+        if not tokens:
+            return set()
+        now = self._clock()
+        tokens = list(tokens)
+        with self._write() as db:
+            db.execute(f"UPDATE jobs SET lease_until = ? WHERE lease_token IN ({_marks(len(tokens))}) "
+                       "AND status = 'running'", [now + lease_seconds, *tokens])
+            held = db.rows(f"SELECT DISTINCT lease_token FROM jobs WHERE lease_token IN ({_marks(len(tokens))}) "
+                           "AND status = 'running'", tokens)
+        return {str(row["lease_token"]) for row in held}
+
+    # --- digests ---------------------------------------------------------------------------------
+    def claim_digest(self, channel: str, leader: Job, limit: int, threshold: int) -> list[Job]:
+        """When at least `threshold` other notices wait for `channel`, bind them and `leader` into one
+        digest (a durable `digest_key`) under the leader's lease; otherwise claim nothing."""
+        now = self._clock()
+        digest_key = f"digest:{leader.id}"
+        with self._write() as db:
+            rows = db.rows(
+                "SELECT * FROM jobs WHERE kind = 'channel_notice' AND channel = ? AND id <> ? AND digest_key IS NULL "
+                "AND (status = 'pending' OR (status = 'running' AND lease_until < ?)) ORDER BY id LIMIT ?",
+                [channel, leader.id, now, limit])
+            if len(rows) < threshold:
+                return []
+            ids = [leader.id, *(int(row["id"]) for row in rows)]
+            lease_until = db.one("SELECT lease_until FROM jobs WHERE id = ?", [leader.id])
+            db.execute(f"UPDATE jobs SET status = 'running', digest_key = ?, lease_token = ?, lease_until = ?, "
+                       f"updated_at = ? WHERE id IN ({_marks(len(ids))})",
+                       [digest_key, leader.lease_token, (lease_until or {}).get("lease_until") or now, now, *ids])
+        return [_job({**row, "digest_key": digest_key, "lease_token": leader.lease_token}) for row in rows]
+
+    def digest_members(self, digest_key: str) -> list[Job]:
+        return [_job(row) for row in self._read.rows(
+            "SELECT * FROM jobs WHERE digest_key = ? AND status <> 'done' ORDER BY id", [digest_key])]
+
+    def complete_members(self, jobs: list[Job]) -> None:
+        self._finish_members(jobs, "UPDATE jobs SET status = 'done', lease_until = 0, updated_at = ?",
+                             [self._clock()])
+
+    def return_members(self, jobs: list[Job], delay: float, error: str) -> None:
+        """Hand folded notices back, still bound to their digest, for the leader's next attempt."""
+        now = self._clock()
+        self._finish_members(jobs, "UPDATE jobs SET status = 'pending', run_after = ?, lease_until = 0, "
+                                   "last_error = ?, updated_at = ?", [now + delay, error[:MAX_ERROR], now])
+
+    def _finish_members(self, jobs: list[Job], sql: str, params: Sequence[Any]) -> None:
+        if not jobs:
+            return
+        with self._write() as db:
+            for token in {job.lease_token for job in jobs}:
+                ids = [job.id for job in jobs if job.lease_token == token]
+                db.execute(f"{sql} WHERE id IN ({_marks(len(ids))}) AND lease_token = ?", [*params, *ids, token])
+
+    # --- what is waiting -------------------------------------------------------------------------
+    def stats(self) -> QueueStats:
+        now = self._clock()
+        counts = {str(row["status"]): int(row["n"])
+                  for row in self._read.rows("SELECT status, count(*) AS n FROM jobs GROUP BY status")}
+        # Unfinished work: running, ready, waiting for a retry or a channel's pace; not the next
+        # period's scheduled job.
+        due = self._read.one("SELECT count(*) AS n FROM jobs WHERE status = 'running' OR (status = 'pending' AND "
+                             "(run_after <= ? OR lane <> 'periodic' OR attempts > 0))", [now])
+        oldest: dict[str, float] = {}
+        for lane in Lane:
+            row = self._read.one("SELECT min(run_after) AS first FROM jobs WHERE lane = ? AND status = 'pending'",
+                                 [lane.value])
+            first = row["first"] if row else None
+            if first is not None and first <= now:
+                oldest[lane.value] = round(now - float(first), 3)
+        return QueueStats(counts=counts, due=int(due["n"]) if due else 0, oldest_due_seconds=oldest)

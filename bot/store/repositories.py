@@ -1,0 +1,438 @@
+"""The repositories, in SQL that SQLite and PostgreSQL both accept.
+
+Each repository runs on an `Executor`: a unit of work's transaction, or a reader that answers
+each query on a connection of its own. The SQL keeps to the common subset (`?` placeholders,
+which the PostgreSQL executor rewrites; `ON CONFLICT`; `RETURNING`; no `rowid`, no `INSERT OR
+IGNORE`), so one repository serves both engines and both pass the same contract tests.
+Rows become typed records here: JSON decoded, numbers as ints, times as float epoch seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from bot.domain.invoices import Invoice, InvoiceLine, InvoiceSnapshot, StateChange, supersedes
+from bot.domain.records import AuditEntry, CurrencyTotals, Customer, Delivery, EventSeen, Price, Route, StripeEvent
+from bot.jobs.model import JobPayload
+
+Clock = Callable[[], float]
+Row = dict[str, Any]
+
+
+class Executor(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run a statement; the number of rows it changed."""
+        ...
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
+
+
+def escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _contains(text: str) -> str:
+    return f"%{escape_like(text.strip().lower())}%"
+
+
+def _int(value: Any) -> int:
+    return int(value or 0)
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+# --- customers and prices -----------------------------------------------------------------------
+def _customer(row: Row) -> Customer:
+    return Customer(row["stripe_id"], row["email"] or "", row["name"] or "")
+
+
+class SqlCustomers:
+    def __init__(self, db: Executor, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    def get(self, stripe_id: str) -> Customer | None:
+        row = self.db.one("SELECT * FROM customers WHERE stripe_id = ?", [stripe_id])
+        return _customer(row) if row else None
+
+    def by_email(self, email: str) -> Customer | None:
+        row = self.db.one("SELECT * FROM customers WHERE email = ? ORDER BY created_at, stripe_id LIMIT 1",
+                          [email.strip().lower()])
+        return _customer(row) if row else None
+
+    def search(self, text: str, limit: int = 20) -> list[Customer]:
+        pattern = _contains(text)
+        return [_customer(row) for row in self.db.rows(
+            "SELECT * FROM customers WHERE lower(name) LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\' "
+            "ORDER BY updated_at DESC, stripe_id LIMIT ?", [pattern, pattern, limit])]
+
+    def save(self, stripe_id: str, email: str, name: str) -> None:
+        now = self.clock()
+        self.db.execute(
+            "INSERT INTO customers (stripe_id, email, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (stripe_id) DO UPDATE SET email = excluded.email, name = excluded.name, "
+            "updated_at = excluded.updated_at",
+            [stripe_id, (email or "").strip().lower(), name or "", now, now])
+
+    def forget_unseen(self, since: float) -> int:
+        """Customers not saved since `since` (a full refresh from Stripe began): gone from Stripe."""
+        return self.db.execute("DELETE FROM customers WHERE updated_at < ?", [since])
+
+
+def _price(row: Row) -> Price:
+    return Price(row["stripe_id"], row["product_id"] or "", row["product_name"] or row["stripe_id"],
+                 _int(row["unit_amount"]), row["currency"], bool(row["active"]))
+
+
+class SqlPrices:
+    def __init__(self, db: Executor, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    def get(self, stripe_id: str) -> Price | None:
+        row = self.db.one("SELECT * FROM prices WHERE stripe_id = ?", [stripe_id])
+        return _price(row) if row else None
+
+    def search(self, text: str, limit: int = 20) -> list[Price]:
+        pattern = _contains(text)
+        return [_price(row) for row in self.db.rows(
+            "SELECT * FROM prices WHERE active = ? AND (lower(product_name) LIKE ? ESCAPE '\\' "
+            "OR stripe_id LIKE ? ESCAPE '\\') ORDER BY product_name, stripe_id LIMIT ?",
+            [True, pattern, pattern, limit])]
+
+    def save(self, price: Price) -> None:
+        self.db.execute(
+            "INSERT INTO prices (stripe_id, product_id, product_name, unit_amount, currency, active, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (stripe_id) DO UPDATE SET product_id = excluded.product_id, "
+            "product_name = excluded.product_name, unit_amount = excluded.unit_amount, currency = excluded.currency, "
+            "active = excluded.active, updated_at = excluded.updated_at",
+            [price.stripe_id, price.product_id, price.product_name, price.unit_amount, price.currency, price.active,
+             self.clock()])
+
+    def retire_unseen(self, since: float) -> int:
+        """Prices not saved since `since` (a full refresh from Stripe began): no longer active there."""
+        return self.db.execute("UPDATE prices SET active = ?, updated_at = ? WHERE active = ? AND updated_at < ?",
+                               [False, self.clock(), True, since])
+
+
+# --- invoices -----------------------------------------------------------------------------------
+def _lines_json(lines: Sequence[InvoiceLine]) -> str:
+    return json.dumps([line.to_dict() for line in lines])
+
+
+def _invoice(row: Row) -> Invoice:
+    return Invoice(
+        stripe_id=row["stripe_id"],
+        status=row["status"],
+        currency=row["currency"],
+        number=row["number"],
+        total=_int(row["total"]),
+        amount_paid=_int(row["amount_paid"]),
+        amount_remaining=_int(row["amount_remaining"]),
+        due_date=None if row["due_date"] is None else int(row["due_date"]),
+        hosted_url=row["hosted_url"],
+        customer_id=row["customer_id"],
+        customer_name=row["customer_name"],
+        customer_email=row["customer_email"],
+        lines=tuple(InvoiceLine.from_dict(item) for item in json.loads(row["lines_json"] or "[]")),
+        channel_id=row["channel_id"],
+        message_ts=row["message_ts"],
+        rep_user_id=row["rep_user_id"],
+        team_id=row["team_id"],
+        view_id=row["view_id"],
+        state_at=_int(row["state_at"]),
+        last_reminded_at=_float_or_none(row["last_reminded_at"]),
+        overdue_notified_at=_float_or_none(row["overdue_notified_at"]),
+        created_at=float(row["created_at"] or 0),
+        updated_at=float(row["updated_at"] or 0),
+    )
+
+
+# The Stripe-side columns a snapshot sets, and the value of each.
+def _snapshot_columns(snapshot: InvoiceSnapshot) -> dict[str, Any]:
+    columns: dict[str, Any] = {
+        "status": snapshot.status, "currency": snapshot.currency, "number": snapshot.number,
+        "total": snapshot.total, "amount_paid": snapshot.amount_paid, "amount_remaining": snapshot.amount_remaining,
+        "due_date": snapshot.due_date, "hosted_url": snapshot.hosted_url, "customer_id": snapshot.customer_id,
+    }
+    if snapshot.customer_name is not None or snapshot.customer_email is not None:
+        columns["customer_name"] = snapshot.customer_name
+        columns["customer_email"] = snapshot.customer_email
+    if snapshot.lines is not None:
+        columns["lines_json"] = _lines_json(snapshot.lines)
+    return columns
+
+
+class SqlInvoices:
+    def __init__(self, db: Executor, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    def _first(self, sql: str, params: Sequence[Any]) -> Invoice | None:
+        row = self.db.one(sql, params)
+        return _invoice(row) if row else None
+
+    def get(self, stripe_id: str) -> Invoice | None:
+        return self._first("SELECT * FROM invoices WHERE stripe_id = ?", [stripe_id])
+
+    def by_view(self, view_id: str) -> Invoice | None:
+        return self._first("SELECT * FROM invoices WHERE view_id = ?", [view_id])
+
+    def find(self, number_or_id: str) -> Invoice | None:
+        return self._first("SELECT * FROM invoices WHERE stripe_id = ? OR upper(number) = upper(?) "
+                           "ORDER BY created_at LIMIT 1", [number_or_id, number_or_id])
+
+    def search(self, status: str | None = None, text: str | None = None, limit: int = 20, offset: int = 0,
+               now: float | None = None) -> list[Invoice]:
+        """Newest first. `overdue` means open with its due date passed; deleted drafts never show."""
+        where: list[str] = ["status <> 'deleted'"]
+        params: list[Any] = []
+        if status == "overdue":
+            where.append("status = 'open' AND due_date < ?")
+            params.append(int(self.clock() if now is None else now))
+        elif status:
+            where.append("status = ?")
+            params.append(status)
+        if text:
+            pattern = _contains(text)
+            where.append("(lower(customer_name) LIKE ? ESCAPE '\\' OR lower(customer_email) LIKE ? ESCAPE '\\')")
+            params += [pattern, pattern]
+        rows = self.db.rows(f"SELECT * FROM invoices WHERE {' AND '.join(where)} "
+                            "ORDER BY created_at DESC, stripe_id DESC LIMIT ? OFFSET ?", [*params, limit, offset])
+        return [_invoice(row) for row in rows]
+
+    def of_rep(self, user_id: str, limit: int = 10) -> list[Invoice]:
+        return [_invoice(row) for row in self.db.rows(
+            "SELECT * FROM invoices WHERE rep_user_id = ? AND status <> 'deleted' "
+            "ORDER BY created_at DESC, stripe_id DESC LIMIT ?", [user_id, limit])]
+
+    def totals(self, now: float | None = None) -> list[CurrencyTotals]:
+        """Per currency: open total, overdue count and total, paid this month (UTC)."""
+        now = self.clock() if now is None else now
+        month_start = datetime.fromtimestamp(now, UTC).replace(day=1, hour=0, minute=0, second=0,
+                                                               microsecond=0).timestamp()
+        rows = self.db.rows(
+            "SELECT currency, "
+            "SUM(CASE WHEN status = 'open' THEN amount_remaining ELSE 0 END) AS open_total, "
+            "SUM(CASE WHEN status = 'open' THEN 1 ELSE 0 END) AS open_count, "
+            "SUM(CASE WHEN status = 'open' AND due_date < ? THEN amount_remaining ELSE 0 END) AS overdue_total, "
+            "SUM(CASE WHEN status = 'open' AND due_date < ? THEN 1 ELSE 0 END) AS overdue_count, "
+            "SUM(CASE WHEN status = 'paid' AND updated_at >= ? THEN amount_paid ELSE 0 END) AS paid_month "
+            "FROM invoices GROUP BY currency ORDER BY currency",
+            [int(now), int(now), month_start])
+        return [CurrencyTotals(row["currency"], _int(row["open_total"]), _int(row["open_count"]),
+                               _int(row["overdue_total"]), _int(row["overdue_count"]), _int(row["paid_month"]))
+                for row in rows]
+
+    def overdue_unannounced(self, now: float | None = None, limit: int = 500) -> list[Invoice]:
+        return [_invoice(row) for row in self.db.rows(
+            "SELECT * FROM invoices WHERE status = 'open' AND due_date < ? AND overdue_notified_at IS NULL "
+            "ORDER BY due_date, stripe_id LIMIT ?", [int(self.clock() if now is None else now), limit])]
+
+    def add_own(self, snapshot: InvoiceSnapshot, *, channel_id: str, rep_user_id: str, team_id: str,
+                view_id: str) -> None:
+        now = self.clock()
+        columns = {**_snapshot_columns(snapshot), "channel_id": channel_id, "rep_user_id": rep_user_id,
+                   "team_id": team_id, "view_id": view_id}
+        names = ["stripe_id", *columns, "state_at", "created_at", "updated_at"]
+        updates = ", ".join(f"{name} = excluded.{name}" for name in [*columns, "updated_at"])
+        self.db.execute(
+            f"INSERT INTO invoices ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)}) "
+            f"ON CONFLICT (stripe_id) DO UPDATE SET {updates}",
+            [snapshot.stripe_id, *columns.values(), 0, now, now])
+
+    def apply(self, snapshot: InvoiceSnapshot, at: int) -> StateChange:
+        now = self.clock()
+        current = self.db.one("SELECT status, state_at FROM invoices WHERE stripe_id = ?", [snapshot.stripe_id])
+        columns = _snapshot_columns(snapshot)
+        if current is None:
+            names = ["stripe_id", *columns, "state_at", "created_at", "updated_at"]
+            self.db.execute(f"INSERT INTO invoices ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
+                            [snapshot.stripe_id, *columns.values(), at, now, now])
+            return StateChange(applied=True, previous_status=None, status=snapshot.status)
+        previous = str(current["status"])
+        if not supersedes(snapshot.status, at, previous, _int(current["state_at"])):
+            return StateChange(applied=False, previous_status=previous, status=previous)
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        self.db.execute(f"UPDATE invoices SET {assignments}, state_at = ?, updated_at = ? WHERE stripe_id = ?",
+                        [*columns.values(), at, now, snapshot.stripe_id])
+        return StateChange(applied=True, previous_status=previous, status=snapshot.status)
+
+    def set_lines(self, stripe_id: str, lines: tuple[InvoiceLine, ...]) -> None:
+        self.db.execute("UPDATE invoices SET lines_json = ?, updated_at = ? WHERE stripe_id = ?",
+                        [_lines_json(lines), self.clock(), stripe_id])
+
+    def set_message(self, stripe_id: str, channel_id: str, message_ts: str) -> None:
+        self.db.execute("UPDATE invoices SET channel_id = ?, message_ts = ?, updated_at = ? WHERE stripe_id = ?",
+                        [channel_id, message_ts, self.clock(), stripe_id])
+
+    def mark_reminded(self, stripe_id: str, at: float) -> None:
+        self.db.execute("UPDATE invoices SET last_reminded_at = ? WHERE stripe_id = ?", [at, stripe_id])
+
+    def mark_overdue_once(self, stripe_id: str, at: float) -> bool:
+        return self.db.execute("UPDATE invoices SET overdue_notified_at = ? WHERE stripe_id = ? "
+                               "AND overdue_notified_at IS NULL", [at, stripe_id]) == 1
+
+
+# --- Stripe events ------------------------------------------------------------------------------
+def _event(row: Row) -> StripeEvent:
+    return StripeEvent(row["id"], row["type"], _int(row["created"]), row["object_id"], json.loads(row["payload"]),
+                       row["outcome"], float(row["received_at"] or 0), _float_or_none(row["processed_at"]))
+
+
+class SqlEvents:
+    def __init__(self, db: Executor, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    def get(self, event_id: str) -> StripeEvent | None:
+        row = self.db.one("SELECT * FROM stripe_events WHERE id = ?", [event_id])
+        return _event(row) if row else None
+
+    def for_invoice(self, invoice_id: str) -> list[EventSeen]:
+        return [EventSeen(row["type"], _int(row["created"])) for row in self.db.rows(
+            "SELECT type, created FROM stripe_events WHERE object_id = ? ORDER BY created, received_at", [invoice_id])]
+
+    def record(self, event: dict[str, Any], raw: str) -> bool:
+        data_object = (event.get("data") or {}).get("object") or {}
+        return self.db.execute(
+            "INSERT INTO stripe_events (id, type, created, object_id, payload, received_at) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO NOTHING",
+            [event["id"], event.get("type", ""), int(event.get("created") or 0), data_object.get("id"), raw,
+             self.clock()]) == 1
+
+    def decide(self, event_id: str, outcome: str) -> None:
+        self.db.execute("UPDATE stripe_events SET outcome = ?, processed_at = ? WHERE id = ?",
+                        [outcome, self.clock(), event_id])
+
+
+# --- deliveries, audit, routes ------------------------------------------------------------------
+class SqlDeliveries:
+    def __init__(self, db: Executor, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    def begin(self, key: str, channel: str, thread_ts: str | None) -> Delivery | None:
+        earlier = self.db.one("SELECT * FROM deliveries WHERE key = ?", [key])
+        if earlier is not None:
+            return Delivery(earlier["key"], earlier["channel"], earlier["thread_ts"], earlier["ts"],
+                            float(earlier["started_at"] or 0))
+        self.db.execute("INSERT INTO deliveries (key, channel, thread_ts, status, ts, started_at) "
+                        "VALUES (?, ?, ?, 'sending', NULL, ?)", [key, channel, thread_ts, self.clock()])
+        return None
+
+    def finish(self, key: str, ts: str) -> None:
+        self.db.execute("UPDATE deliveries SET status = 'sent', ts = ? WHERE key = ?", [ts, key])
+
+
+def _audit_entry(row: Row) -> AuditEntry:
+    return AuditEntry(float(row["at"]), row["actor"], row["action"], row["invoice_id"],
+                      json.loads(row["stripe_ids"] or "{}"), json.loads(row["detail"] or "{}"))
+
+
+class SqlAudit:
+    def __init__(self, db: Executor, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    def for_invoice(self, invoice_id: str) -> list[AuditEntry]:
+        return [_audit_entry(row) for row in self.db.rows(
+            "SELECT * FROM audit WHERE invoice_id = ? ORDER BY at, id", [invoice_id])]
+
+    def add(self, actor: str, action: str, invoice_id: str | None, stripe_ids: dict[str, Any],
+            detail: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT INTO audit (at, actor, action, invoice_id, stripe_ids, detail) VALUES (?, ?, ?, ?, ?, ?)",
+            [self.clock(), actor, action, invoice_id, json.dumps(stripe_ids), json.dumps(detail)])
+
+
+class SqlRoutes:
+    def __init__(self, db: Executor, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    def lookup(self, kind: str, key: str) -> str | None:
+        row = self.db.one("SELECT channel_id FROM routes WHERE kind = ? AND key = ?", [kind, key])
+        return str(row["channel_id"]) if row else None
+
+    def all(self) -> list[Route]:
+        return [Route(row["kind"], row["key"], row["channel_id"], row["set_by"], float(row["at"]))
+                for row in self.db.rows("SELECT * FROM routes ORDER BY kind, key")]
+
+    def set(self, kind: str, key: str, channel_id: str, set_by: str) -> None:
+        self.db.execute(
+            "INSERT INTO routes (kind, key, channel_id, set_by, at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (kind, key) DO UPDATE SET channel_id = excluded.channel_id, set_by = excluded.set_by, "
+            "at = excluded.at", [kind, key, channel_id, set_by, self.clock()])
+
+
+# --- the outbox: jobs queued in the unit of work -------------------------------------------------
+class SqlJobOutbox:
+    def __init__(self, db: Executor, clock: Clock, lanes_touched: set[str]) -> None:
+        self.db = db
+        self.clock = clock
+        self.lanes_touched = lanes_touched
+
+    def add(self, payload: JobPayload, key: str, *, delay: float = 0.0, channel: str | None = None) -> bool:
+        now = self.clock()
+        lane = payload.lane().value
+        added = self.db.execute(
+            "INSERT INTO jobs (kind, key, lane, payload, status, attempts, run_after, lease_until, created_at, "
+            "updated_at, channel) VALUES (?, ?, ?, ?, 'pending', 0, ?, 0, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+            [payload.KIND, key, lane, payload.model_dump_json(), now + delay, now, now, channel]) == 1
+        if added:
+            self.lanes_touched.add(lane)
+        return added
+
+
+class SqlRepositories:
+    """Every repository on one executor: what a unit of work (or a reader) hands out."""
+
+    def __init__(self, db: Executor, clock: Clock, lanes_touched: set[str] | None = None) -> None:
+        self._customers = SqlCustomers(db, clock)
+        self._prices = SqlPrices(db, clock)
+        self._invoices = SqlInvoices(db, clock)
+        self._events = SqlEvents(db, clock)
+        self._deliveries = SqlDeliveries(db, clock)
+        self._audit = SqlAudit(db, clock)
+        self._routes = SqlRoutes(db, clock)
+        self._jobs = SqlJobOutbox(db, clock, lanes_touched if lanes_touched is not None else set())
+
+    @property
+    def customers(self) -> SqlCustomers:
+        return self._customers
+
+    @property
+    def prices(self) -> SqlPrices:
+        return self._prices
+
+    @property
+    def invoices(self) -> SqlInvoices:
+        return self._invoices
+
+    @property
+    def events(self) -> SqlEvents:
+        return self._events
+
+    @property
+    def deliveries(self) -> SqlDeliveries:
+        return self._deliveries
+
+    @property
+    def audit(self) -> SqlAudit:
+        return self._audit
+
+    @property
+    def routes(self) -> SqlRoutes:
+        return self._routes
+
+    @property
+    def jobs(self) -> SqlJobOutbox:
+        return self._jobs
