@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, load_database_settings, load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,32 +17,30 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve Slack and Stripe over HTTP (Socket Mode with SLACK_APP_TOKEN)")
     serve.add_argument("--env-file", default=".env", help="settings file read besides the environment")
     migrate = commands.add_parser("migrate", help="apply the database migrations not applied yet, then exit")
-    migrate.add_argument("--database-url", help="the database to migrate (default: DATABASE_URL)")
+    migrate.add_argument("--env-file", default=".env", help="settings file read besides the environment")
     commands.add_parser("demo", help="run the whole flow against local fake Slack and Stripe, printing each step")
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve_command(args.env_file)
     if args.command == "migrate":
-        return migrate_command(args.database_url)
+        return migrate_command(args.env_file)
     from bot.demo import run_demo
 
     return run_demo()
 
 
-def _settings(env_file: str) -> Settings | None:
-    try:
-        return load_settings(env_file)
-    except ConfigError as error:
-        print("invoicebot cannot start; fix these settings (environment variables or .env):", file=sys.stderr)
-        for problem in error.problems:
-            print(f"  - {problem}", file=sys.stderr)
-        return None
+def _report(error: ConfigError) -> int:
+    print("invoicebot cannot start; fix these settings (environment variables or .env):", file=sys.stderr)
+    for problem in error.problems:
+        print(f"  - {problem}", file=sys.stderr)
+    return 2
 
 
 def serve_command(env_file: str) -> int:
-    settings = _settings(env_file)
-    if settings is None:
-        return 2
+    try:
+        settings = load_settings(env_file)
+    except ConfigError as error:
+        return _report(error)
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     import uvicorn
@@ -60,17 +57,16 @@ def serve_command(env_file: str) -> int:
     return 0
 
 
-def migrate_command(database_url: str | None) -> int:
-    """Only the database is needed: the rest of the settings may still be missing."""
+def migrate_command(env_file: str) -> int:
+    """Only DATABASE_URL is needed: a schema can be migrated before the rest is configured."""
+    try:
+        settings = load_database_settings(env_file)
+    except ConfigError as error:
+        return _report(error)
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    url = database_url or os.environ.get("DATABASE_URL") or Settings.model_fields["database_url"].default
     from bot.store import migrate_database
 
-    try:
-        applied = migrate_database(url)
-    except ValueError as error:
-        print(f"invoicebot cannot migrate: DATABASE_URL {error}", file=sys.stderr)
-        return 2
+    applied = migrate_database(settings.database_url)
     print(f"{len(applied)} migration(s) applied" + (f": {', '.join(applied)}" if applied else "; up to date"))
     return 0
 

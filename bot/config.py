@@ -36,7 +36,9 @@ class ConfigError(Exception):
         super().__init__("\n".join(problems))
 
 
-class Settings(BaseSettings):
+class DatabaseSettings(BaseSettings):
+    """All that `invoicebot migrate` needs, so a schema can be migrated before the rest is set."""
+
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",
@@ -45,6 +47,18 @@ class Settings(BaseSettings):
         hide_input_in_errors=True,
     )
 
+    database_url: str = "sqlite:///invoicebot.db"
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_shape(cls, value: str) -> str:
+        if not value.startswith("sqlite:///") or value in ("sqlite:///", "sqlite:///:memory:"):
+            raise ValueError("must look like sqlite:///path/to/file.db (a file: the bot reads and writes "
+                             "on connections of their own)")
+        return value
+
+
+class Settings(DatabaseSettings):
     slack_bot_token: SecretStr
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
@@ -52,7 +66,6 @@ class Settings(BaseSettings):
     stripe_api_key: SecretStr
     stripe_webhook_secret: SecretStr
     stripe_api_base: str = "https://api.stripe.com"
-    database_url: str = "sqlite:///invoicebot.db"
     payments_channel: str
     host: str = "0.0.0.0"
     port: int = Field(default=3000, ge=1, le=65535)
@@ -125,14 +138,6 @@ class Settings(BaseSettings):
     def _trailing_slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
 
-    @field_validator("database_url")
-    @classmethod
-    def _database_url_shape(cls, value: str) -> str:
-        if not value.startswith("sqlite:///") or value in ("sqlite:///", "sqlite:///:memory:"):
-            raise ValueError("must look like sqlite:///path/to/file.db (a file: the bot reads and writes "
-                             "on connections of their own)")
-        return value
-
     @field_validator("payments_channel")
     @classmethod
     def _channel_id_shape(cls, value: str) -> str:
@@ -167,10 +172,6 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def database_path(self) -> str:
-        return self.database_url.removeprefix("sqlite:///")
-
-    @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
 
@@ -191,6 +192,13 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
     """Build Settings or raise ConfigError listing every problem, secrets never echoed."""
     try:
         return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as error:
+        raise ConfigError(describe_problems(error)) from None
+
+
+def load_database_settings(env_file: str | Path | None = ".env", **overrides: Any) -> DatabaseSettings:
+    try:
+        return DatabaseSettings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
     except ValidationError as error:
         raise ConfigError(describe_problems(error)) from None
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from bot import money
-from bot.adapters.stripe import MAX_INVOICE_LINES
+from bot.domain.invoices import MAX_INVOICE_LINES
 from bot.domain.records import Customer, Price
 
 # The local part refuses controls and invisible format characters (zero-width, bidi) as well.

@@ -25,6 +25,7 @@ from bot.bootstrap import Bot, build
 from bot.config import Settings
 from bot.domain.invoices import Invoice
 from bot.domain.records import AuditEntry
+from bot.store.ports import Store
 from bot.web import asgi_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,10 +159,10 @@ class BotClient:
 class RunningBot(BotClient):
     """The bot's ASGI app under uvicorn in a background thread, on a free loopback port."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
         super().__init__(f"http://127.0.0.1:{settings.port}")
         self.settings = settings
-        self.app: Bot = build(settings)
+        self.app: Bot = build(settings, store=store)
         config = uvicorn.Config(asgi_app(self.app), host="127.0.0.1", port=settings.port, log_level="warning",
                                 lifespan="on")
         self.server = uvicorn.Server(config)

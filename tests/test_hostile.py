@@ -862,7 +862,8 @@ def test_broken_slack_body_never_breaks_the_bot(h: Hostile, body: bytes, content
     """Whatever the body, an error without a trace, and the bot serves on."""
     before = h.counts()
     response = h.post_slack(body, content_type=content_type)
-    assert 400 <= response.status_code < 600 and response.status_code != 200
+    assert 400 <= response.status_code < 500, response.text  # refused as the client's fault, never a 500
+    assert "Traceback" not in response.text
     assert_unchanged(h, before)
 
 

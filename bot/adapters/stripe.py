@@ -13,12 +13,12 @@ from typing import Any
 
 import stripe
 
+from bot.domain.invoices import MAX_INVOICE_LINES
 from bot.errors import ExternalFailure
 
 # Bulk line additions go out in batches of this size: large enough that a 250-line invoice
 # takes a handful of calls, small enough to stay well inside Stripe's request limits.
 ADD_LINES_BATCH = 50
-MAX_INVOICE_LINES = 250
 
 
 class StripeFailure(ExternalFailure):

@@ -14,7 +14,7 @@ from typing import Any
 
 # Invoice statuses only move forward. Stripe lets an uncollectible invoice still be paid or voided.
 STATUS_RANK = {"draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3, "deleted": 3}
-FINAL_STATUSES = frozenset({"paid", "void", "deleted"})
+MAX_INVOICE_LINES = 250  # Stripe's limit on an invoice's lines
 
 
 def supersedes(new_status: str, new_at: int, old_status: str, old_at: int) -> bool:

@@ -200,7 +200,11 @@ class Notifications:
             members = [member for member in self.queue.digest_members(job.digest_key) if member.id != job.id]
             self._post_digest(channel, job.digest_key, [job, *members])
             return
-        waiting = self.queue.claim_digest(channel, job, limit=DIGEST_MAX_ITEMS - 1, threshold=DIGEST_THRESHOLD)
+        # An interrupted single post (begun, maybe taken by Slack) is finished as itself: folding it
+        # into a digest now would announce its invoice a second time, under another key.
+        started_alone = self.store.reads.deliveries.get(job.key) is not None
+        waiting = [] if started_alone else self.queue.claim_digest(channel, job, limit=DIGEST_MAX_ITEMS - 1,
+                                                                   threshold=DIGEST_THRESHOLD)
         if waiting:
             self._post_digest(channel, f"digest:{job.id}", [job, *waiting])
             return

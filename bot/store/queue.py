@@ -109,13 +109,17 @@ class SqlJobQueue:
     # --- digests ---------------------------------------------------------------------------------
     def claim_digest(self, channel: str, leader: Job, limit: int, threshold: int) -> list[Job]:
         """When at least `threshold` other notices wait for `channel`, bind them and `leader` into one
-        digest (a durable `digest_key`) under the leader's lease; otherwise claim nothing."""
+        digest (a durable `digest_key`) under the leader's lease; otherwise claim nothing.
+
+        A notice whose own post was begun (a delivery under its key: Slack may have taken it) is
+        never folded in: it is finished as itself, or its invoice would be announced twice."""
         now = self._clock()
         digest_key = f"digest:{leader.id}"
         with self._write() as db:
             rows = db.rows(
                 "SELECT * FROM jobs WHERE kind = 'channel_notice' AND channel = ? AND id <> ? AND digest_key IS NULL "
-                "AND (status = 'pending' OR (status = 'running' AND lease_until < ?)) ORDER BY id LIMIT ?",
+                "AND (status = 'pending' OR (status = 'running' AND lease_until < ?)) "
+                "AND NOT EXISTS (SELECT 1 FROM deliveries WHERE deliveries.key = jobs.key) ORDER BY id LIMIT ?",
                 [channel, leader.id, now, limit])
             if len(rows) < threshold:
                 return []

@@ -319,11 +319,15 @@ class SqlDeliveries:
         self.db = db
         self.clock = clock
 
+    def get(self, key: str) -> Delivery | None:
+        row = self.db.one("SELECT * FROM deliveries WHERE key = ?", [key])
+        return Delivery(row["key"], row["channel"], row["thread_ts"], row["ts"], float(row["started_at"] or 0)) \
+            if row else None
+
     def begin(self, key: str, channel: str, thread_ts: str | None) -> Delivery | None:
-        earlier = self.db.one("SELECT * FROM deliveries WHERE key = ?", [key])
+        earlier = self.get(key)
         if earlier is not None:
-            return Delivery(earlier["key"], earlier["channel"], earlier["thread_ts"], earlier["ts"],
-                            float(earlier["started_at"] or 0))
+            return earlier
         self.db.execute("INSERT INTO deliveries (key, channel, thread_ts, status, ts, started_at) "
                         "VALUES (?, ?, ?, 'sending', NULL, ?)", [key, channel, thread_ts, self.clock()])
         return None
