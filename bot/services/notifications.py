@@ -85,7 +85,7 @@ class Notifications:
             return  # decided, and its messages were queued in the same transaction
         facts = {} if event.outcome is not None else self._look_up(event)
         with self.store.unit_of_work() as uow:
-            current = uow.events.get(event_id)
+            current = uow.events.get_for_decision(event_id)
             if current is None or current.processed_at is not None:
                 return
             # An outcome without processed_at was decided by an older version that queued the

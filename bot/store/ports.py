@@ -75,6 +75,10 @@ class EventReads(Protocol):
 
 
 class Events(EventReads, Protocol):
+    def get_for_decision(self, event_id: str) -> StripeEvent | None:
+        """The event, locked for this unit of work: concurrent deciders of one event take turns."""
+        ...
+
     def record(self, event: dict[str, Any], raw: str) -> bool:
         """Store a webhook event once by id; False when it was already stored."""
         ...

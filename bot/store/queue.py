@@ -15,23 +15,22 @@ from typing import Any
 
 from bot.jobs.model import Job, Lane
 from bot.jobs.ports import QueueStats
-from bot.store.repositories import Clock, Executor, Row
+from bot.store.repositories import SQLITE, Clock, Dialect, Executor, Row
 
 WriteTransaction = Callable[[], AbstractContextManager[Executor]]
-# Picks the ids of up to `limit` claimable jobs of a lane: ready ones, or ones whose lease ran out.
-PickClaimable = Callable[[Executor, str, float, int], list[int]]
 MAX_ERROR = 2000
 
 
-def pick_claimable(db: Executor, lane: str, now: float, limit: int) -> list[int]:
-    """Oldest first; each query walks the (lane, status, run_after) index and stops at `limit`."""
+def _pick_claimable(db: Executor, dialect: Dialect, lane: str, now: float, limit: int) -> list[int]:
+    """Ready jobs oldest first, then jobs whose lease ran out; each query walks the (lane, status,
+    run_after) index and stops at `limit`. Rows another transaction is claiming are skipped."""
     ids = [int(row["id"]) for row in db.rows(
-        "SELECT id FROM jobs WHERE lane = ? AND status = 'pending' AND run_after <= ? ORDER BY run_after, id LIMIT ?",
-        [lane, now, limit])]
+        "SELECT id FROM jobs WHERE lane = ? AND status = 'pending' AND run_after <= ? ORDER BY run_after, id "
+        f"LIMIT ?{dialect.skip_locked}", [lane, now, limit])]
     if len(ids) < limit:
         ids += [int(row["id"]) for row in db.rows(
             "SELECT id FROM jobs WHERE lane = ? AND status = 'running' AND lease_until < ? ORDER BY run_after, id "
-            "LIMIT ?", [lane, now, limit - len(ids)])]
+            f"LIMIT ?{dialect.skip_locked}", [lane, now, limit - len(ids)])]
     return ids
 
 
@@ -46,18 +45,17 @@ def _marks(count: int) -> str:
 
 
 class SqlJobQueue:
-    def __init__(self, write: WriteTransaction, read: Executor, clock: Clock,
-                 pick: PickClaimable = pick_claimable) -> None:
+    def __init__(self, write: WriteTransaction, read: Executor, clock: Clock, dialect: Dialect = SQLITE) -> None:
         self._write = write
         self._read = read
         self._clock = clock
-        self._pick = pick
+        self._dialect = dialect
 
     def claim(self, lane: str, owner: str, lease_seconds: float, limit: int = 1) -> list[Job]:
         now = self._clock()
         token = uuid.uuid4().hex
         with self._write() as db:
-            ids = self._pick(db, lane, now, limit)
+            ids = _pick_claimable(db, self._dialect, lane, now, limit)
             if not ids:
                 return []
             rows = db.rows(
@@ -119,8 +117,8 @@ class SqlJobQueue:
             rows = db.rows(
                 "SELECT * FROM jobs WHERE kind = 'channel_notice' AND channel = ? AND id <> ? AND digest_key IS NULL "
                 "AND (status = 'pending' OR (status = 'running' AND lease_until < ?)) "
-                "AND NOT EXISTS (SELECT 1 FROM deliveries WHERE deliveries.key = jobs.key) ORDER BY id LIMIT ?",
-                [channel, leader.id, now, limit])
+                f"AND NOT EXISTS (SELECT 1 FROM deliveries WHERE deliveries.key = jobs.key) ORDER BY id "
+                f"LIMIT ?{self._dialect.skip_locked}", [channel, leader.id, now, limit])
             if len(rows) < threshold:
                 return []
             ids = [leader.id, *(int(row["id"]) for row in rows)]

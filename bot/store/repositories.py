@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -20,6 +21,25 @@ from bot.jobs.model import JobPayload
 
 Clock = Callable[[], float]
 Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between the engines in otherwise shared SQL.
+
+    SQLite serializes writers (`BEGIN IMMEDIATE`), so a transaction that reads a row and then
+    changes it needs no lock; PostgreSQL at READ COMMITTED lets two transactions read the same
+    row, so such reads lock it (`FOR UPDATE`), and picking jobs skips rows another transaction
+    holds (`FOR UPDATE SKIP LOCKED`).
+    """
+
+    name: str
+    for_update: str
+    skip_locked: str
+
+
+SQLITE = Dialect("sqlite", for_update="", skip_locked="")
+POSTGRES = Dialect("postgres", for_update=" FOR UPDATE", skip_locked=" FOR UPDATE SKIP LOCKED")
 
 
 class Executor(Protocol):
@@ -171,9 +191,10 @@ def _snapshot_columns(snapshot: InvoiceSnapshot) -> dict[str, Any]:
 
 
 class SqlInvoices:
-    def __init__(self, db: Executor, clock: Clock) -> None:
+    def __init__(self, db: Executor, clock: Clock, dialect: Dialect = SQLITE) -> None:
         self.db = db
         self.clock = clock
+        self.dialect = dialect
 
     def _first(self, sql: str, params: Sequence[Any]) -> Invoice | None:
         row = self.db.one(sql, params)
@@ -250,13 +271,16 @@ class SqlInvoices:
 
     def apply(self, snapshot: InvoiceSnapshot, at: int) -> StateChange:
         now = self.clock()
-        current = self.db.one("SELECT status, state_at FROM invoices WHERE stripe_id = ?", [snapshot.stripe_id])
         columns = _snapshot_columns(snapshot)
-        if current is None:
-            names = ["stripe_id", *columns, "state_at", "created_at", "updated_at"]
-            self.db.execute(f"INSERT INTO invoices ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
-                            [snapshot.stripe_id, *columns.values(), at, now, now])
+        names = ["stripe_id", *columns, "state_at", "created_at", "updated_at"]
+        inserted = self.db.execute(
+            f"INSERT INTO invoices ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)}) "
+            "ON CONFLICT (stripe_id) DO NOTHING", [snapshot.stripe_id, *columns.values(), at, now, now])
+        if inserted:
             return StateChange(applied=True, previous_status=None, status=snapshot.status)
+        current = self.db.one(f"SELECT status, state_at FROM invoices WHERE stripe_id = ?{self.dialect.for_update}",
+                              [snapshot.stripe_id])
+        assert current is not None  # it was there a moment ago, and invoices are never deleted
         previous = str(current["status"])
         if not supersedes(snapshot.status, at, previous, _int(current["state_at"])):
             return StateChange(applied=False, previous_status=previous, status=previous)
@@ -288,12 +312,18 @@ def _event(row: Row) -> StripeEvent:
 
 
 class SqlEvents:
-    def __init__(self, db: Executor, clock: Clock) -> None:
+    def __init__(self, db: Executor, clock: Clock, dialect: Dialect = SQLITE) -> None:
         self.db = db
         self.clock = clock
+        self.dialect = dialect
 
     def get(self, event_id: str) -> StripeEvent | None:
         row = self.db.one("SELECT * FROM stripe_events WHERE id = ?", [event_id])
+        return _event(row) if row else None
+
+    def get_for_decision(self, event_id: str) -> StripeEvent | None:
+        """The event, locked until the transaction ends: one decision per event, whoever else tries."""
+        row = self.db.one(f"SELECT * FROM stripe_events WHERE id = ?{self.dialect.for_update}", [event_id])
         return _event(row) if row else None
 
     def for_invoice(self, invoice_id: str) -> list[EventSeen]:
@@ -325,12 +355,10 @@ class SqlDeliveries:
             if row else None
 
     def begin(self, key: str, channel: str, thread_ts: str | None) -> Delivery | None:
-        earlier = self.get(key)
-        if earlier is not None:
-            return earlier
-        self.db.execute("INSERT INTO deliveries (key, channel, thread_ts, status, ts, started_at) "
-                        "VALUES (?, ?, ?, 'sending', NULL, ?)", [key, channel, thread_ts, self.clock()])
-        return None
+        began = self.db.execute("INSERT INTO deliveries (key, channel, thread_ts, status, ts, started_at) "
+                                "VALUES (?, ?, ?, 'sending', NULL, ?) ON CONFLICT (key) DO NOTHING",
+                                [key, channel, thread_ts, self.clock()])
+        return None if began else self.get(key)
 
     def finish(self, key: str, ts: str) -> None:
         self.db.execute("UPDATE deliveries SET status = 'sent', ts = ? WHERE key = ?", [ts, key])
@@ -399,11 +427,12 @@ class SqlJobOutbox:
 class SqlRepositories:
     """Every repository on one executor: what a unit of work (or a reader) hands out."""
 
-    def __init__(self, db: Executor, clock: Clock, lanes_touched: set[str] | None = None) -> None:
+    def __init__(self, db: Executor, clock: Clock, dialect: Dialect = SQLITE,
+                 lanes_touched: set[str] | None = None) -> None:
         self._customers = SqlCustomers(db, clock)
         self._prices = SqlPrices(db, clock)
-        self._invoices = SqlInvoices(db, clock)
-        self._events = SqlEvents(db, clock)
+        self._invoices = SqlInvoices(db, clock, dialect)
+        self._events = SqlEvents(db, clock, dialect)
         self._deliveries = SqlDeliveries(db, clock)
         self._audit = SqlAudit(db, clock)
         self._routes = SqlRoutes(db, clock)

@@ -21,7 +21,7 @@ from typing import Any
 
 from bot.store.migrations import load
 from bot.store.queue import SqlJobQueue
-from bot.store.repositories import Clock, Executor, Row, SqlRepositories
+from bot.store.repositories import SQLITE, Clock, Executor, Row, SqlRepositories
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class SqliteUnitOfWork(SqlRepositories):
         self._lanes: set[str] = set()
         self._committed = False
         self._open = False
-        super().__init__(ConnectionExecutor(store._writer), store.clock, self._lanes)
+        super().__init__(ConnectionExecutor(store._writer), store.clock, SQLITE, self._lanes)
 
     def __enter__(self) -> SqliteUnitOfWork:
         self._store._begin()
@@ -156,7 +156,7 @@ class SqliteStore:
         if migrate:
             apply_migrations(self)
         self._reads = SqlRepositories(self._reader, clock)
-        self._queue = SqlJobQueue(self._transaction, self._reader, clock)
+        self._queue = SqlJobQueue(self._transaction, self._reader, clock, SQLITE)
 
     @property
     def reads(self) -> SqlRepositories:
