@@ -30,6 +30,7 @@ from tests.harness import (
     WEBHOOK_SECRET,
     BotProcess,
     free_port,
+    origin,
 )
 
 PYTHON = sys.executable
@@ -65,6 +66,7 @@ def bot_settings(database: Path, fakes: Fakes, **overrides: Any) -> Settings:
         "slack_bot_token": BOT_TOKEN,
         "slack_signing_secret": SIGNING_SECRET,
         "slack_api_url": fakes.slack.api_url,
+        "slack_response_origins": origin(fakes.slack.api_url),
         "stripe_api_key": STRIPE_KEY,
         "stripe_webhook_secret": WEBHOOK_SECRET,
         "stripe_api_base": fakes.stripe.url,

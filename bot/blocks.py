@@ -443,12 +443,15 @@ def digest(items: list[tuple[str, Invoice]]) -> tuple[str, list[dict[str, Any]]]
     return truncate(summary, 3000), [block.to_dict() for block in sections[:50]]
 
 
-def home_view(totals: list[CurrencyTotals], recent: list[Invoice]) -> dict[str, Any]:
-    home_blocks: list[Block] = [
-        HeaderBlock(text=plain("Invoices")),
-        ActionsBlock(elements=[ButtonElement(text=plain("New invoice"), action_id=ActionId.HOME_NEW_INVOICE,
-                                             style="primary")]),
-    ]
+def home_view(totals: list[CurrencyTotals], recent: list[Invoice], *, may_create: bool = True,
+              note: str | None = None) -> dict[str, Any]:
+    """Totals are of what the viewer may see; `note` says why they may not create invoices."""
+    home_blocks: list[Block] = [HeaderBlock(text=plain("Invoices"))]
+    if may_create:
+        home_blocks.append(ActionsBlock(elements=[ButtonElement(
+            text=plain("New invoice"), action_id=ActionId.HOME_NEW_INVOICE, style="primary")]))
+    elif note:
+        home_blocks.append(ContextBlock(elements=[MarkdownTextObject(text=escape(note))]))
     if totals:
         rows = []
         for row in totals:

@@ -17,6 +17,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 import handlers
+from bot.access import Access, AccessLists
 from bot.adapters.courier import Courier
 from bot.adapters.slack import SlackOut, build_web_client
 from bot.adapters.stripe import StripeGateway
@@ -28,7 +29,6 @@ from bot.jobs.payloads import ALL_PAYLOADS, RefreshCatalog, SweepOverdue
 from bot.jobs.schedule import Periodic, Scheduler
 from bot.jobs.worker import LaneConfig, LaneSignals, Workers
 from bot.people import People
-from bot.permissions import Permissions
 from bot.services.browse import Browser
 from bot.services.catalog import Catalog
 from bot.services.invoicing import Invoicing
@@ -99,7 +99,7 @@ def build(settings: Settings, *, store: Store | None = None, stripe: StripeGatew
     stripe = stripe or StripeGateway(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base,
                                      timeout=settings.stripe_timeout)
     web_client = web_client or build_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
-    slack = SlackOut(web_client)
+    slack = SlackOut(web_client, settings.response_origins)
     courier = Courier(store, slack)
     messages = InvoiceMessages(store, slack, courier)
     invoicing = Invoicing(store, stripe, slack, messages, clock)
@@ -107,9 +107,10 @@ def build(settings: Settings, *, store: Store | None = None, stripe: StripeGatew
     notifications = Notifications(store, slack, stripe, messages, courier, payments_channel=settings.payments_channel,
                                   announce_foreign=settings.announce_foreign_invoices, clock=clock)
     people = People(slack.users_info)
-    permissions = Permissions(settings.creator_ids, settings.admin_ids, group_members=slack.usergroup_members,
-                              is_workspace_admin=people.is_admin)
-    registry = job_registry(JobServices(invoicing, catalog, notifications, permissions, slack))
+    access = Access(AccessLists(settings.creator_ids, settings.admin_ids, settings.viewer_ids), people,
+                    group_members=slack.usergroup_members, channel_members=slack.channel_members,
+                    team_id=slack.team_id)
+    registry = job_registry(JobServices(invoicing, catalog, notifications, access, slack))
     registry.require(ALL_PAYLOADS)
     scheduler = Scheduler(store, [Periodic(RefreshCatalog(), CATALOG_REFRESH_SECONDS),
                                   Periodic(SweepOverdue(), OVERDUE_SWEEP_SECONDS)], clock)
@@ -118,11 +119,12 @@ def build(settings: Settings, *, store: Store | None = None, stripe: StripeGatew
     services = Services(
         reads=store.reads,
         jobs=JobSubmitter(store),
-        permissions=permissions,
+        access=access,
         people=people,
-        browser=Browser(store, stripe, people, clock),
+        browser=Browser(store, stripe, people, access, clock),
         routing=Routing(store, settings.payments_channel),
         modal_defaults=ModalDefaults(settings.default_currency, settings.default_days_until_due),
+        response_origins=settings.response_origins,
     )
     bolt = App(
         client=web_client,

@@ -26,6 +26,7 @@ WHERE_TO_GET = {
 
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _ID_LIST_ITEM = re.compile(r"^[USW][A-Z0-9]{2,}$")
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?/?$")
 
 
 class ConfigError(Exception):
@@ -75,6 +76,11 @@ class Settings(DatabaseSettings):
     # Empty `invoice_creators` means everyone in the workspace may create invoices.
     invoice_creators: str = ""
     invoice_admins: str = ""
+    # Who may see every invoice without being an admin (finance), as IDs like the two above.
+    invoice_viewers: str = ""
+    # Where a slash command's or a button's response_url may point (scheme://host[:port], comma
+    # separated): Slack's own hosts; the tests point it at their fake Slack.
+    slack_response_origins: str = "https://hooks.slack.com,https://hooks.slack-gov.com"
     announce_foreign_invoices: bool = True
     log_level: str = "INFO"
     worker_threads: int = Field(default=4, ge=1, le=32)
@@ -133,6 +139,14 @@ class Settings(DatabaseSettings):
             raise ValueError("must be an http(s):// URL")
         return value
 
+    @field_validator("slack_response_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        for origin in (item.strip() for item in value.split(",") if item.strip()):
+            if not _ORIGIN.match(origin):
+                raise ValueError(f"{origin!r} is not an origin like https://hooks.slack.com")
+        return value
+
     @field_validator("slack_api_url")
     @classmethod
     def _trailing_slash(cls, value: str) -> str:
@@ -154,7 +168,7 @@ class Settings(DatabaseSettings):
             raise ValueError("must be a currency Stripe supports, as a 3-letter code like usd")
         return value.lower()
 
-    @field_validator("invoice_creators", "invoice_admins")
+    @field_validator("invoice_creators", "invoice_admins", "invoice_viewers")
     @classmethod
     def _id_list(cls, value: str) -> str:
         for item in _split_ids(value):
@@ -182,6 +196,15 @@ class Settings(DatabaseSettings):
     @property
     def admin_ids(self) -> frozenset[str]:
         return frozenset(_split_ids(self.invoice_admins))
+
+    @property
+    def viewer_ids(self) -> frozenset[str]:
+        return frozenset(_split_ids(self.invoice_viewers))
+
+    @property
+    def response_origins(self) -> frozenset[str]:
+        return frozenset(origin.strip().rstrip("/").lower() for origin in self.slack_response_origins.split(",")
+                         if origin.strip())
 
 
 def _split_ids(value: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""What Slack listeners get: reads, a way to queue work, permissions and the read-side use cases.
+"""What Slack listeners get: reads, a way to queue work, the access model and the read-side use cases.
 
 Its own module, imported by both the bootstrap and `handlers/`, so listeners never import the
 module that builds the app (no import cycle), and never receive the worker, the raw store's
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.access import Access
 from bot.jobs.model import JobPayload
 from bot.people import People
-from bot.permissions import Permissions
 from bot.services.browse import Browser
 from bot.services.routing import Routing
 from bot.store.ports import Reads, Store
@@ -41,8 +41,9 @@ class JobSubmitter:
 class Services:
     reads: Reads
     jobs: JobSubmitter
-    permissions: Permissions
+    access: Access
     people: People
     browser: Browser
     routing: Routing
     modal_defaults: ModalDefaults
+    response_origins: frozenset[str]  # where a request's response_url may point (Slack's hosts)

@@ -13,7 +13,7 @@ from bot.errors import ExternalFailure
 
 logger = logging.getLogger(__name__)
 
-CACHE_SECONDS = 600
+CACHE_SECONDS = 60  # a change in Slack (admin revoked, guest made) counts within a minute
 
 
 class People:
@@ -44,10 +44,6 @@ class People:
         with self._lock:
             self._cache[user_id] = (time.monotonic(), info)
         return info
-
-    def is_admin(self, user_id: str) -> bool:
-        info = self.info(user_id, required=True)
-        return bool(info.get("is_admin") or info.get("is_owner"))
 
     def zone(self, user_id: str) -> ZoneInfo:
         """The user's time zone from Slack; UTC only when Slack does not say."""

@@ -14,8 +14,8 @@ from handlers.context import ProvideServices
 
 
 def register(app: App, services: Services) -> None:
-    shape.register(app)  # first: a malformed payload gets a 400 before any listener sees it
     app.middleware(ProvideServices(services))
+    shape.register(app)  # before any listener: a malformed payload gets a 400
     errors.register(app)
     commands.register(app)
     views.register(app)

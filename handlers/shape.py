@@ -16,6 +16,8 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.middleware import Middleware
 
 from bot.blocks import ActionId
+from bot.origins import is_slack_origin
+from handlers.context import services_of
 
 logger = logging.getLogger(__name__)
 
@@ -29,10 +31,14 @@ def _text(value: Any) -> bool:
     return isinstance(value, str) and value != ""
 
 
-def problem(body: Any) -> str | None:
+def problem(body: Any, response_origins: frozenset[str] = frozenset()) -> str | None:
     """What is wrong with the payload's shape, or None when the listeners can work with it."""
     if not isinstance(body, dict):
         return "the payload is not a JSON object"
+    if response_origins:
+        for url in _response_urls(body):
+            if not isinstance(url, str) or not is_slack_origin(url, response_origins):
+                return "a response_url that is not Slack's"
     if "command" in body:
         missing = [name for name in COMMAND_FIELDS if not _text(body.get(name))]
         if missing:
@@ -76,6 +82,14 @@ def problem(body: Any) -> str | None:
     return None
 
 
+def _response_urls(body: dict[str, Any]) -> list[Any]:
+    urls = [body["response_url"]] if body.get("response_url") not in (None, "") else []
+    listed = body.get("response_urls")
+    if isinstance(listed, list):
+        urls += [item.get("response_url") if isinstance(item, dict) else item for item in listed]
+    return urls
+
+
 def _view_problem(view: Any) -> str | None:
     if not isinstance(view, dict):
         return "view is not an object"
@@ -107,7 +121,7 @@ class RefuseMalformedPayloads(Middleware):
     # A Middleware subclass, not a function: Bolt builds a function middleware's arguments from the
     # body (view, actions, ...), which is exactly what fails on these payloads.
     def process(self, *, req: BoltRequest, resp: BoltResponse, next: Any) -> BoltResponse | None:  # noqa: A002
-        reason = problem(req.body)
+        reason = problem(req.body, services_of(req.context).response_origins)
         if reason is None:
             return cast(BoltResponse | None, next())
         logger.warning("refused a malformed Slack payload: %s", reason)

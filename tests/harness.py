@@ -16,7 +16,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import uvicorn
@@ -35,6 +35,11 @@ BOT_TOKEN = "xoxb-test-token"
 STRIPE_KEY = "sk_test_fake_key"
 PAYMENTS_CHANNEL = "CPAYMENTS"
 TEAM_ID = "T123"
+
+
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def free_port() -> int:
@@ -59,6 +64,8 @@ def bot_settings(database: Path, slack_api_url: str, stripe_url: str, **override
         "slack_bot_token": BOT_TOKEN,
         "slack_signing_secret": SIGNING_SECRET,
         "slack_api_url": slack_api_url,
+        # The fake Slack serves response_urls too: the only origin they may point at.
+        "slack_response_origins": origin(slack_api_url),
         "stripe_api_key": STRIPE_KEY,
         "stripe_webhook_secret": WEBHOOK_SECRET,
         "stripe_api_base": stripe_url,

@@ -92,18 +92,24 @@ def test_show_by_number_by_stripe_id_and_unknown(bot: RunningBot, fake_slack: Fa
     card = json.dumps(command(bot, fake_slack, f"show {invoice['number']}"))
     assert invoice["number"] in card and "Services" in card and "Paid $1,234.00" in card
     assert "History" in card and "paid" in card
-    # An invoice made in Stripe's Dashboard, never seen by the bot.
+    # An invoice made in Stripe's Dashboard, never seen by the bot: an admin's to look up.
+    fake_stripe.webhooks.pause()  # so the bot learns of it only by looking it up
     client = stripe.StripeClient(STRIPE_KEY, base_addresses={"api": fake_stripe.url})
     customer = client.v1.customers.create(params={"name": "Dash Board", "email": "dash@example.com"})
     outside = client.v1.invoices.create(params={"customer": customer.id, "collection_method": "send_invoice",
                                                 "days_until_due": 5})
-    card = json.dumps(command(bot, fake_slack, f"show {outside.id}"))
+    refused = command(bot, fake_slack, f"show {outside.id}")
+    assert "can't find" in refused["text"] and bot.app.store.reads.invoices.get(outside.id) is None
+    fake_slack.add_user("UADMIN", is_admin=True)
+    card = json.dumps(command(bot, fake_slack, f"show {outside.id}", user="UADMIN"))
     assert "Dash Board" in card and bot.app.store.reads.invoices.get(outside.id) is not None
+    assert "isn't yours to see" in command(bot, fake_slack, f"show {outside.id}")["text"]
     unknown = command(bot, fake_slack, "show INV-<!channel>")
     assert "can't find" in unknown["text"] and "<!channel>" not in json.dumps(unknown)
 
 
-def test_due_dates_are_shown_in_the_viewers_time_zone(bot: RunningBot, fake_slack: FakeSlack) -> None:
+def test_due_dates_are_shown_in_the_viewers_time_zone(make_bot: Any, fake_slack: FakeSlack) -> None:
+    bot = make_bot(invoice_viewers="UWEST,UEAST")  # finance, in two time zones
     fake_slack.add_user("UWEST", tz="America/Los_Angeles")
     fake_slack.add_user("UEAST", tz="Pacific/Kiritimati")
     due = 1796101200  # 2026-12-01 05:00 UTC: Nov 30 in Los Angeles, Dec 1 in Kiritimati (UTC+14)

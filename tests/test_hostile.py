@@ -591,7 +591,8 @@ def test_route_by_someone_who_is_not_an_admin_changes_nothing(h: Hostile) -> Non
 
 
 def test_a_replayed_catalog_add_creates_one_product(h: Hostile) -> None:
-    body = urlencode({"team_id": TEAM_ID, "channel_id": "CSALES", "user_id": "UREP", "command": "/invoice",
+    h.slack.add_user("UADMIN", is_admin=True)
+    body = urlencode({"team_id": TEAM_ID, "channel_id": "CSALES", "user_id": "UADMIN", "command": "/invoice",
                       "text": 'catalog add "Replayed" 7.00 usd', "response_url": h.slack.response_url(),
                       "trigger_id": h.slack.new_trigger_id()})
     ts = str(int(time.time()))
@@ -608,10 +609,11 @@ def test_a_replayed_catalog_add_creates_one_product(h: Hostile) -> None:
 def shown(h: Hostile) -> dict[str, Any]:
     """A catalog price and an invoice whose user-typed text is every injection at once."""
     responses = len(h.slack.responses)
-    ack = h.slash(f'catalog add "{INJECTION} Gold" 10.00 usd').json()
-    assert "&lt;!channel&gt;" in ack["text"]
+    h.slack.add_user("UADMIN", is_admin=True)  # the catalog is the admins'
+    assert h.slash(f'catalog add "{INJECTION} Gold" 10.00 usd', user="UADMIN").status_code == 200
     h.settle()
     created = h.slack.responses[responses:]
+    assert "&lt;!channel&gt;" in created[0]["text"] and created[0]["text"].startswith("Creating")
     price = h.stripe.objects("price")[-1]
     view = h.open_modal()
     answer = h.submit(view, {**VALID, "customer_name": f"{INJECTION} Jenny", "customer_email": "inject@example.com",
@@ -627,7 +629,9 @@ def shown(h: Hostile) -> dict[str, Any]:
 def test_catalog_names_arrive_escaped(h: Hostile, shown: dict[str, Any]) -> None:
     assert shown["created"] and "&lt;!channel&gt;" in shown["created"][-1]["text"]
     assert_inert("the catalog answer", [dict(r) for r in shown["created"]])
-    listing = h.slash("catalog").json()["text"]
+    answers = len(h.slack.responses)
+    assert h.slash("catalog").status_code == 200
+    listing = wait_for(lambda: h.slack.responses[answers:], "the catalog listing")[0]["text"]
     assert "&lt;!channel&gt; &lt;!here&gt;" in listing and "&amp;lt;!here&amp;gt;" in listing
 
 

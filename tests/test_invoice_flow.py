@@ -10,14 +10,20 @@ import pytest
 
 from tests.fakes.slack_fake import FakeSlack
 from tests.fakes.stripe_fake import FakeStripe
-from tests.harness import RunningBot, open_modal
+from tests.harness import RunningBot, open_modal, wait_for
 
 
 def add_catalog_price(bot: RunningBot, fake_slack: FakeSlack, text: str) -> dict[str, Any]:
-    response = bot.slash(text, trigger_id=fake_slack.new_trigger_id(), response_url=fake_slack.response_url())
-    assert response.status_code == 200 and "Creating" in response.text
+    """As a workspace admin: the catalog is the admins' (every rep's form offers what is in it)."""
+    fake_slack.add_user("UADMIN", is_admin=True)
+    url = fake_slack.response_url(f"catalog-{time.monotonic_ns()}")
+    response = bot.slash(text, trigger_id=fake_slack.new_trigger_id(), response_url=url, user="UADMIN")
+    assert response.status_code == 200
+    answers = wait_for(lambda: (found := [r for r in fake_slack.responses if r.url == url]) and len(found) >= 2
+                       and found, 10, "Creating… then Created")
+    assert answers[0]["text"].startswith("Creating"), answers
     bot.wait_idle()
-    return fake_slack.responses[-1]
+    return answers[-1]
 
 
 def customer_named(name: str, email: str) -> dict[str, Any]:
@@ -217,8 +223,10 @@ def test_help_unknown_and_catalog_listing(bot: RunningBot, fake_slack: FakeSlack
                         response_url=fake_slack.response_url())
     assert "&lt;!channel&gt;" in unknown.json()["text"] and "Traceback" not in unknown.text
     add_catalog_price(bot, fake_slack, 'catalog add "Gold Special" 10.00 usd')
-    listing = bot.slash("catalog", trigger_id=fake_slack.new_trigger_id(), response_url=fake_slack.response_url())
-    assert "Gold Special" in listing.json()["text"] and "$10.00" in listing.json()["text"]
+    url = fake_slack.response_url("listing")
+    assert bot.slash("catalog", trigger_id=fake_slack.new_trigger_id(), response_url=url).status_code == 200
+    listing = wait_for(lambda: [r for r in fake_slack.responses if r.url == url], 5, "the catalog")[0]
+    assert "Gold Special" in listing["text"] and "$10.00" in listing["text"]
 
 
 def test_customer_and_price_searches_answer_from_the_store(bot: RunningBot, fake_slack: FakeSlack,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import json
 import time
 
@@ -70,7 +72,9 @@ def test_unknown_event_types_are_recorded_not_errors(bot: RunningBot) -> None:
 
 
 def test_slack_requests_need_a_valid_fresh_signature(bot: RunningBot, fake_slack: FakeSlack) -> None:
-    body = "command=%2Finvoice&text=help&user_id=U1&channel_id=C1&team_id=T1&trigger_id=1.2.3&response_url=x"
+    response_url = quote(fake_slack.response_url(), safe="")
+    body = ("command=%2Finvoice&text=help&user_id=U1&channel_id=C1&team_id=T1&trigger_id=1.2.3&"
+            f"response_url={response_url}")
     assert bot.post_slack(body).status_code == 200
     assert bot.post_slack(body, secret="wrong-secret").status_code == 401
     assert bot.post_slack(body, timestamp=int(time.time()) - 6 * 60).status_code == 401

@@ -21,6 +21,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.webhook import WebhookClient
 
 from bot.errors import ExternalFailure
+from bot.origins import is_slack_origin
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,11 @@ def build_web_client(token: str, base_url: str, *, retries: int = 2, timeout: in
 
 
 class SlackOut:
-    def __init__(self, client: WebClient) -> None:
+    def __init__(self, client: WebClient, response_origins: frozenset[str] = frozenset({"https://hooks.slack.com"})
+                 ) -> None:
         self.client = client
+        self.response_origins = response_origins
+        self._team_id: str | None = None
 
     def call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         try:
@@ -66,6 +70,27 @@ class SlackOut:
             raise _failure_from(error) from None
         except OSError as error:
             raise SlackFailure(f"network: {error}", retryable=True) from None
+
+    def team_id(self) -> str:
+        """The workspace the bot is installed in (asked once: it never changes for a token)."""
+        if self._team_id is None:
+            self._team_id = str(self.call("auth.test")["team_id"])
+        return self._team_id
+
+    def channel_members(self, channel: str) -> list[str]:
+        members: list[str] = []
+        cursor: str | None = None
+        while True:
+            try:
+                page = self.client.conversations_members(channel=channel, limit=1000, cursor=cursor)
+            except SlackApiError as error:
+                raise _failure_from(error) from None
+            except OSError as error:
+                raise SlackFailure(f"network: {error}", retryable=True) from None
+            members += list(page.get("members") or [])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return members
 
     def usergroup_members(self, usergroup: str) -> list[str]:
         try:
@@ -124,6 +149,8 @@ class SlackOut:
 
     def respond(self, response_url: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         """Answer a slash command through its response_url (works where the bot is not a member)."""
+        if not is_slack_origin(response_url, self.response_origins):
+            raise SlackFailure("response_url is not one of Slack's", retryable=False)
         response = WebhookClient(response_url, timeout=10).send(
             text=text, blocks=blocks, response_type="ephemeral", replace_original=False
         )

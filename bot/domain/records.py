@@ -86,6 +86,15 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class Visibility:
+    """The part of the invoices one person may see: their own, and those posted in `channels`."""
+
+    user_id: str
+    channels: frozenset[str]
+    nothing: bool = False  # a guest or an outsider named in no list
+
+
+@dataclass(frozen=True)
 class CurrencyTotals:
     currency: str
     open_total: int

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot import blocks
+from bot.access import Access, Action
 from bot.adapters.slack import SlackOut
 from bot.jobs.model import Job
 from bot.jobs.payloads import (
@@ -23,7 +24,6 @@ from bot.jobs.payloads import (
 )
 from bot.jobs.registry import Registry
 from bot.mrkdwn import escape
-from bot.permissions import Permissions
 from bot.services.catalog import Catalog
 from bot.services.invoicing import Invoicing
 from bot.services.notifications import Notifications
@@ -34,7 +34,7 @@ class JobServices:
     invoicing: Invoicing
     catalog: Catalog
     notifications: Notifications
-    permissions: Permissions
+    access: Access
     slack: SlackOut
 
 
@@ -44,7 +44,7 @@ def job_registry(services: JobServices) -> Registry:
     registry = Registry()
 
     def create_invoice(submission: CreateInvoice, job: Job) -> None:
-        refusal = services.permissions.refusal("create", submission.user_id, None)
+        refusal = services.access.refusal(Action.CREATE, submission.user_id)
         if refusal:  # the modal only opens for people who may create; this catches a forged submission
             slack.update_view(submission.view_id, blocks.status_view("Not allowed", refusal))
             return

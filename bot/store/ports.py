@@ -13,7 +13,17 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from bot.domain.invoices import Invoice, InvoiceLine, InvoiceSnapshot, StateChange
-from bot.domain.records import AuditEntry, CurrencyTotals, Customer, Delivery, EventSeen, Price, Route, StripeEvent
+from bot.domain.records import (
+    AuditEntry,
+    CurrencyTotals,
+    Customer,
+    Delivery,
+    EventSeen,
+    Price,
+    Route,
+    StripeEvent,
+    Visibility,
+)
 from bot.jobs.model import JobPayload
 from bot.jobs.ports import JobQueue
 
@@ -44,9 +54,13 @@ class InvoiceReads(Protocol):
     def by_view(self, view_id: str) -> Invoice | None: ...
     def find(self, number_or_id: str) -> Invoice | None: ...
     def search(self, status: str | None = None, text: str | None = None, limit: int = 20, offset: int = 0,
-               now: float | None = None) -> list[Invoice]: ...
+               now: float | None = None, visible: Visibility | None = None) -> list[Invoice]:
+        """Newest first; with `visible`, only what that person may see (None: everything)."""
+        ...
+
     def of_rep(self, user_id: str, limit: int = 10) -> list[Invoice]: ...
-    def totals(self, now: float | None = None) -> list[CurrencyTotals]: ...
+    def channels(self) -> list[str]: ...
+    def totals(self, now: float | None = None, visible: Visibility | None = None) -> list[CurrencyTotals]: ...
     def overdue_unannounced(self, now: float | None = None, limit: int = 500) -> list[Invoice]: ...
 
 

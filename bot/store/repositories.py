@@ -16,7 +16,17 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bot.domain.invoices import Invoice, InvoiceLine, InvoiceSnapshot, StateChange, supersedes
-from bot.domain.records import AuditEntry, CurrencyTotals, Customer, Delivery, EventSeen, Price, Route, StripeEvent
+from bot.domain.records import (
+    AuditEntry,
+    CurrencyTotals,
+    Customer,
+    Delivery,
+    EventSeen,
+    Price,
+    Route,
+    StripeEvent,
+    Visibility,
+)
 from bot.jobs.model import JobPayload
 
 Clock = Callable[[], float]
@@ -211,10 +221,12 @@ class SqlInvoices:
                            "ORDER BY created_at LIMIT 1", [number_or_id, number_or_id])
 
     def search(self, status: str | None = None, text: str | None = None, limit: int = 20, offset: int = 0,
-               now: float | None = None) -> list[Invoice]:
+               now: float | None = None, visible: Visibility | None = None) -> list[Invoice]:
         """Newest first. `overdue` means open with its due date passed; deleted drafts never show."""
-        where: list[str] = ["status <> 'deleted'"]
-        params: list[Any] = []
+        if visible is not None and visible.nothing:
+            return []
+        where: list[str] = ["status <> 'deleted'", *_visible(visible)]
+        params: list[Any] = _visible_params(visible)
         if status == "overdue":
             where.append("status = 'open' AND due_date < ?")
             params.append(int(self.clock() if now is None else now))
@@ -234,9 +246,18 @@ class SqlInvoices:
             "SELECT * FROM invoices WHERE rep_user_id = ? AND status <> 'deleted' "
             "ORDER BY created_at DESC, stripe_id DESC LIMIT ?", [user_id, limit])]
 
-    def totals(self, now: float | None = None) -> list[CurrencyTotals]:
+    def channels(self) -> list[str]:
+        """The channels invoices were posted in."""
+        return [str(row["channel_id"]) for row in self.db.rows(
+            "SELECT DISTINCT channel_id FROM invoices WHERE channel_id IS NOT NULL AND channel_id <> '' "
+            "ORDER BY channel_id")]
+
+    def totals(self, now: float | None = None, visible: Visibility | None = None) -> list[CurrencyTotals]:
         """Per currency: open total, overdue count and total, paid this month (UTC)."""
+        if visible is not None and visible.nothing:
+            return []
         now = self.clock() if now is None else now
+        scope = " AND ".join(_visible(visible)) or "1 = 1"
         month_start = datetime.fromtimestamp(now, UTC).replace(day=1, hour=0, minute=0, second=0,
                                                                microsecond=0).timestamp()
         rows = self.db.rows(
@@ -246,8 +267,8 @@ class SqlInvoices:
             "SUM(CASE WHEN status = 'open' AND due_date < ? THEN amount_remaining ELSE 0 END) AS overdue_total, "
             "SUM(CASE WHEN status = 'open' AND due_date < ? THEN 1 ELSE 0 END) AS overdue_count, "
             "SUM(CASE WHEN status = 'paid' AND updated_at >= ? THEN amount_paid ELSE 0 END) AS paid_month "
-            "FROM invoices GROUP BY currency ORDER BY currency",
-            [int(now), int(now), month_start])
+            f"FROM invoices WHERE {scope} GROUP BY currency ORDER BY currency",
+            [int(now), int(now), month_start, *_visible_params(visible)])
         return [CurrencyTotals(row["currency"], _int(row["open_total"]), _int(row["open_count"]),
                                _int(row["overdue_total"]), _int(row["overdue_count"]), _int(row["paid_month"]))
                 for row in rows]
@@ -303,6 +324,17 @@ class SqlInvoices:
     def mark_overdue_once(self, stripe_id: str, at: float) -> bool:
         return self.db.execute("UPDATE invoices SET overdue_notified_at = ? WHERE stripe_id = ? "
                                "AND overdue_notified_at IS NULL", [at, stripe_id]) == 1
+
+
+def _visible(visible: Visibility | None) -> list[str]:
+    if visible is None:
+        return []
+    channels = ", ".join("?" for _ in visible.channels)
+    return [f"(rep_user_id = ? OR channel_id IN ({channels}))" if channels else "rep_user_id = ?"]
+
+
+def _visible_params(visible: Visibility | None) -> list[Any]:
+    return [] if visible is None else [visible.user_id, *sorted(visible.channels)]
 
 
 # --- Stripe events ------------------------------------------------------------------------------

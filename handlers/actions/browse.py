@@ -18,18 +18,15 @@ def show_more(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltCon
         respond(response_type="ephemeral", replace_original=False,
                 text="That list is out of date; run `/invoice list` again.")
         return
-    respond(response_type="ephemeral", replace_original=True, text="Invoices",
-            blocks=services_of(context).browser.list_page(body["user"]["id"], query))
+    page = services_of(context).browser.list_page(body["user"]["id"], query)
+    respond(response_type="ephemeral", replace_original=True, text=page.text, blocks=page.blocks)
 
 
 def open_invoice(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
     ack()
     reference = str(body["actions"][0].get("value") or "")[:100]
     card = services_of(context).browser.card(body["user"]["id"], reference)
-    if card is None:
-        respond(response_type="ephemeral", replace_original=False, text="I can't find that invoice any more.")
-        return
-    respond(response_type="ephemeral", replace_original=False, text="Invoice", blocks=card)
+    respond(response_type="ephemeral", replace_original=False, text=card.text, blocks=card.blocks)
 
 
 def register(app: App) -> None:

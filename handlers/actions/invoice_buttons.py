@@ -6,6 +6,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 
+from bot.access import Action
 from bot.blocks import ActionId
 from bot.jobs.payloads import InvoiceAction, InvoiceActionName
 from handlers.context import services_of
@@ -36,7 +37,7 @@ def press(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext
         respond(response_type="ephemeral", replace_original=False,
                 text="I don't know that invoice any more; it may have been deleted.")
         return
-    refusal = services.permissions.refusal(action, user_id, invoice)
+    refusal = services.access.refusal(Action(action), user_id, invoice)
     if refusal:
         respond(response_type="ephemeral", replace_original=False, text=refusal)
         return

@@ -8,6 +8,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot import blocks, money
+from bot.access import Action
 from bot.blocks import ActionId
 from bot.container import Services
 from bot.forms import draft_total, flatten_state
@@ -24,6 +25,10 @@ def add_line(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltCon
     ack()
     services = services_of(context)
     view = body["view"]
+    refusal = services.access.refusal(Action.CREATE, body["user"]["id"])
+    if refusal:
+        client.views_update(view_id=view["id"], view=blocks.status_view("Not allowed", refusal))
+        return
     metadata = blocks.ModalState.read_metadata(view.get("private_metadata"))
     values = echoable(flatten_state(view["state"]["values"]))
     line_count = max(1, min(metadata.lines + 1, blocks.MAX_MODAL_LINES))

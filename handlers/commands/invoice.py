@@ -1,4 +1,8 @@
-"""`/invoice`: one small answer per subcommand, picked by the parsed command's type."""
+"""`/invoice`: one small answer per subcommand, picked by the parsed command's type.
+
+Every answer that depends on who is asking acks first (asking Slack who someone is takes a call)
+and answers through the response_url; `bot.access` decides.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,12 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot import blocks, money, slash
+from bot.access import Action
 from bot.container import Services
 from bot.forms import EMAIL, unsafe_character
 from bot.jobs.payloads import AddCatalogPrice
 from bot.mrkdwn import escape
+from bot.services.browse import Answer
 from handlers.context import services_of
 
 
@@ -32,6 +38,12 @@ class Invocation:
     def answer(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         self.respond(response_type="ephemeral", text=text, blocks=blocks)
 
+    def reply(self, answer: Answer) -> None:
+        self.answer(answer.text, answer.blocks)
+
+    def refusal(self, action: Action, what: str = "do that") -> str | None:
+        return self.services.access.refusal(action, self.user_id, what=what)
+
 
 def invoice_command(ack: Ack, command: dict[str, Any], client: WebClient, respond: Respond,
                     context: BoltContext) -> None:
@@ -41,9 +53,9 @@ def invoice_command(ack: Ack, command: dict[str, Any], client: WebClient, respon
 
 def open_modal(parsed: slash.OpenModal, call: Invocation) -> None:
     call.ack()
-    permissions = call.services.permissions
-    if not permissions.may_create(call.user_id):
-        call.answer(permissions.refusal("create", call.user_id, None) or "")
+    refusal = call.refusal(Action.CREATE)
+    if refusal:
+        call.answer(refusal)
         return
     prefill = {"customer_email": parsed.email} if parsed.email and EMAIL.match(parsed.email) else {}
     defaults = call.services.modal_defaults
@@ -61,7 +73,8 @@ def refuse(parsed: slash.Refuse, call: Invocation) -> None:
 
 
 def list_catalog(parsed: slash.ListCatalog, call: Invocation) -> None:
-    call.ack(response_type="ephemeral", text=catalog_text(call.services))
+    call.ack()
+    call.answer(call.refusal(Action.CREATE) or catalog_text(call.services))
 
 
 def add_catalog_price(parsed: slash.AddCatalogPrice, call: Invocation) -> None:
@@ -69,49 +82,44 @@ def add_catalog_price(parsed: slash.AddCatalogPrice, call: Invocation) -> None:
     if invisible:
         call.ack(response_type="ephemeral", text=f"Remove the invisible character {invisible} from the product name.")
         return
-    # Queued before the ack that promises it: a store failure is an error answer, not a lost promise.
+    call.ack()
+    refusal = call.refusal(Action.ADMINISTER, "add prices to the catalog")
+    if refusal:
+        call.answer(refusal)
+        return
     call.services.jobs.submit(AddCatalogPrice(name=parsed.name, unit_amount=parsed.unit_amount,
                                               currency=parsed.currency, user_id=call.user_id,
                                               response_url=call.command["response_url"]),
                               key=f"catalog:{call.command['trigger_id']}")
-    call.ack(response_type="ephemeral", text=f"Creating *{escape(parsed.name)}* at "
-                                             f"{escape(money.format_amount(parsed.unit_amount, parsed.currency))}…")
+    call.answer(f"Creating *{escape(parsed.name)}* at "
+                f"{escape(money.format_amount(parsed.unit_amount, parsed.currency))}…")
 
 
 def list_invoices(parsed: slash.ListInvoices, call: Invocation) -> None:
     call.ack()
-    call.answer("Invoices", call.services.browser.list_page(call.user_id, parsed))
+    call.reply(call.services.browser.list_page(call.user_id, parsed))
 
 
 def show_invoice(parsed: slash.ShowInvoice, call: Invocation) -> None:
     call.ack()
-    card = call.services.browser.card(call.user_id, parsed.reference)
-    if card is None:
-        call.answer(not_found(parsed.reference))
-    else:
-        call.answer(f"Invoice {escape(parsed.reference)}", card)
+    call.reply(call.services.browser.card(call.user_id, parsed.reference))
 
 
 def show_audit(parsed: slash.ShowAudit, call: Invocation) -> None:
     call.ack()
-    if not call.services.permissions.is_admin(call.user_id):
-        call.answer("Only invoicing admins can read the audit log.")
-        return
-    audit = call.services.browser.audit(call.user_id, parsed.reference)
-    if audit is None:
-        call.answer(not_found(parsed.reference))
-    else:
-        call.answer("Audit log", audit)
+    call.reply(call.services.browser.audit(call.user_id, parsed.reference))
 
 
 def list_routes(parsed: slash.ListRoutes, call: Invocation) -> None:
-    call.ack(response_type="ephemeral", text=call.services.routing.describe())
+    call.ack()
+    call.answer(call.refusal(Action.ADMINISTER, "see where payment news goes") or call.services.routing.describe())
 
 
 def set_route(parsed: slash.SetRoute, call: Invocation) -> None:
     call.ack()
-    if not call.services.permissions.is_admin(call.user_id):
-        call.answer("Only invoicing admins can change where payment news goes.")
+    refusal = call.refusal(Action.ADMINISTER, "change where payment news goes")
+    if refusal:
+        call.answer(refusal)
         return
     call.services.routing.set_route(parsed.kind, parsed.key, parsed.channel_id, call.user_id)
     who = f"<@{parsed.key}>" if parsed.kind == "rep" else f"`{escape(parsed.key)}`"
@@ -130,11 +138,6 @@ ANSWERS: dict[type, Callable[[Any, Invocation], None]] = {
     slash.ListRoutes: list_routes,
     slash.SetRoute: set_route,
 }
-
-
-def not_found(reference: str) -> str:
-    return (f"I can't find an invoice `{escape(reference)}`. Try `/invoice list` to look it up, "
-            "or give its in_... id from Stripe.")
 
 
 def catalog_text(services: Services) -> str:

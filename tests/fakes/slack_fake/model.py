@@ -310,11 +310,13 @@ class User:
     deleted: bool = False
     email: str | None = None
     locale: str = "en-US"
+    guest: str | None = None  # "multi" (is_restricted) or "single" (is_ultra_restricted) channel guest
+    home_team: str | None = None  # a Slack Connect user's own organisation (another team id)
 
     def to_api(self, team_id: str, *, include_locale: bool = False) -> dict[str, Any]:
         body: dict[str, Any] = {
             "id": self.id,
-            "team_id": team_id,
+            "team_id": self.home_team or team_id,
             "name": self.name,
             "deleted": self.deleted,
             "real_name": self.real_name,
@@ -324,8 +326,8 @@ class User:
             "is_admin": self.is_admin,
             "is_owner": self.is_owner,
             "is_primary_owner": self.is_owner,
-            "is_restricted": False,
-            "is_ultra_restricted": False,
+            "is_restricted": self.guest is not None,
+            "is_ultra_restricted": self.guest == "single",
             "is_bot": self.is_bot,
             "is_app_user": False,
             "updated": 1700000000,
@@ -334,10 +336,12 @@ class User:
                 "display_name": self.name,
                 "real_name_normalized": self.real_name,
                 "display_name_normalized": self.name,
-                "team": team_id,
+                "team": self.home_team or team_id,
                 **({"email": self.email} if self.email else {}),
             },
         }
+        if self.home_team:
+            body["is_stranger"] = True  # Slack's flag for a user of another organisation
         if include_locale:
             body["locale"] = self.locale
         return body

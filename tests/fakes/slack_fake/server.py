@@ -380,6 +380,8 @@ class FakeSlack:
         deleted: bool = False,
         email: str | None = None,
         locale: str = "en-US",
+        guest: str | None = None,
+        home_team: str | None = None,
     ) -> User:
         """Add a user; ``tz_offset`` defaults to the zone's current UTC offset in seconds."""
         return self._workspace.add_user(
@@ -394,6 +396,8 @@ class FakeSlack:
             deleted=deleted,
             email=email,
             locale=locale,
+            guest=guest,
+            home_team=home_team,
         )
 
     @property

@@ -135,6 +135,7 @@ class Workspace:
             "conversations.open": self._conversations_open,
             "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
+            "conversations.members": self._conversations_members,
         }
 
     # ------------------------------------------------------------------
@@ -196,6 +197,8 @@ class Workspace:
         deleted: bool = False,
         email: str | None = None,
         locale: str = "en-US",
+        guest: str | None = None,
+        home_team: str | None = None,
     ) -> User:
         offset, label = tz_details(tz, tz_offset)
         user = User(
@@ -211,6 +214,8 @@ class Workspace:
             deleted=deleted,
             email=email,
             locale=locale,
+            guest=guest,
+            home_team=home_team,
         )
         with self.lock:
             self.users[user_id] = user
@@ -468,6 +473,24 @@ class Workspace:
         if parent is None:
             raise SlackError("thread_not_found")
         return self._history_page([parent, *self.thread(channel.id, ts)], args, newest_first=False)
+
+    def _conversations_members(self, args: Args) -> Body:
+        """Members of a conversation the bot can see, paged (`limit` up to 1000, `cursor`). A channel
+        configured without `members` counts every user of the workspace, the bot included."""
+        channel = self._target(args, posting=False)
+        if channel.is_private and not channel.is_member:
+            raise SlackError("channel_not_found")
+        members = sorted(channel.members if channel.members is not None else self.users)
+        if channel.is_im and channel.user:
+            members = sorted({channel.user, self.bot_user_id})
+        try:
+            limit = max(1, min(int(args.get("limit") or 100), 1000))
+            start = int(_text_arg(args, "cursor") or 0)
+        except (TypeError, ValueError):
+            raise SlackError("invalid_cursor") from None
+        page = members[start : start + limit]
+        following = start + limit if start + limit < len(members) else None
+        return {"members": page, "response_metadata": {"next_cursor": str(following) if following else ""}}
 
     def _conversations_open(self, args: Args) -> Body:
         if _text_arg(args, "channel") is not None:
