@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 
 from bot.config import ConfigError, load_database_settings, load_settings
+from bot.logs import configure as configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,19 +41,17 @@ def serve_command(env_file: str) -> int:
         settings = load_settings(env_file)
     except ConfigError as error:
         return _report(error)
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level)
     import uvicorn
 
     from bot.bootstrap import build
-    from bot.web import asgi_app
+    from bot.http_server import server_config
 
     bot = build(settings)
     # uvicorn handles SIGTERM: it stops accepting, finishes requests, the lifespan drains the workers; then it
     # re-raises the signal to the handler found at start. A drained shutdown is a success, so that handler exits 0.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    uvicorn.run(asgi_app(bot), host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                timeout_graceful_shutdown=20)
+    uvicorn.Server(server_config(bot)).run()
     return 0
 
 
@@ -63,7 +61,7 @@ def migrate_command(env_file: str) -> int:
         settings = load_database_settings(env_file)
     except ConfigError as error:
         return _report(error)
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging("INFO")
     from bot.store import migrate_database
 
     applied = migrate_database(settings.database_url)

@@ -25,8 +25,8 @@ from bot.bootstrap import Bot, build
 from bot.config import Settings
 from bot.domain.invoices import Invoice
 from bot.domain.records import AuditEntry
+from bot.http_server import server_config
 from bot.store.ports import Store
-from bot.web import asgi_app
 
 ROOT = Path(__file__).resolve().parent.parent
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
@@ -170,8 +170,7 @@ class RunningBot(BotClient):
         super().__init__(f"http://127.0.0.1:{settings.port}")
         self.settings = settings
         self.app: Bot = build(settings, store=store)
-        config = uvicorn.Config(asgi_app(self.app), host="127.0.0.1", port=settings.port, log_level="warning",
-                                lifespan="on")
+        config = server_config(self.app, log_level="warning")
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -263,7 +262,12 @@ class BotProcess(BotClient):
             time.sleep(0.05)
 
     def jobs(self) -> dict[str, int]:
-        return dict(self.http.get("/healthz").json()["jobs"])
+        """Jobs per status, and `due` (unfinished work), read from the database beside the bot."""
+        counts = {row["status"]: row["n"] for row in self.rows("SELECT status, count(*) AS n FROM jobs GROUP BY "
+                                                                "status")}
+        due = self.rows("SELECT count(*) AS n FROM jobs WHERE status = 'running' OR (status = 'pending' AND "
+                        "(run_after <= ? OR lane <> 'periodic' OR attempts > 0))", (time.time(),))
+        return {**counts, "due": due[0]["n"]}
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         return query_database(self.settings.database_url, sql, params)

@@ -33,8 +33,8 @@ class Catalog:
                           {"name": job.name, "unit_amount": job.unit_amount, "currency": job.currency})
             uow.jobs.add(Respond(response_url=job.response_url, text=(
                 f":white_check_mark: Created *{escape(job.name)}* at "
-                f"{escape(money.format_amount(job.unit_amount, job.currency))}: product `{product['id']}`, "
-                f"price `{price['id']}`")), key=f"reply:{job_key}")
+                f"{escape(money.format_amount(job.unit_amount, job.currency))}: product `{escape(product['id'])}`, "
+                f"price `{escape(price['id'])}`")), key=f"reply:{job_key}")
             uow.commit()
 
     def refresh(self) -> int:

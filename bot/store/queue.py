@@ -151,14 +151,9 @@ class SqlJobQueue:
                 db.execute(f"{sql} WHERE id IN ({_marks(len(ids))}) AND lease_token = ?", [*params, *ids, token])
 
     # --- what is waiting -------------------------------------------------------------------------
-    def stats(self) -> QueueStats:
+    def oldest_due(self) -> dict[str, float]:
+        """Per lane, how long its oldest ready job has waited: one index lookup per lane."""
         now = self._clock()
-        counts = {str(row["status"]): int(row["n"])
-                  for row in self._read.rows("SELECT status, count(*) AS n FROM jobs GROUP BY status")}
-        # Unfinished work: running, ready, waiting for a retry or a channel's pace; not the next
-        # period's scheduled job.
-        due = self._read.one("SELECT count(*) AS n FROM jobs WHERE status = 'running' OR (status = 'pending' AND "
-                             "(run_after <= ? OR lane <> 'periodic' OR attempts > 0))", [now])
         oldest: dict[str, float] = {}
         for lane in Lane:
             row = self._read.one("SELECT min(run_after) AS first FROM jobs WHERE lane = ? AND status = 'pending'",
@@ -166,4 +161,15 @@ class SqlJobQueue:
             first = row["first"] if row else None
             if first is not None and first <= now:
                 oldest[lane.value] = round(now - float(first), 3)
-        return QueueStats(counts=counts, due=int(due["n"]) if due else 0, oldest_due_seconds=oldest)
+        return oldest
+
+    def stats(self) -> QueueStats:
+        """Counts per status: they read the whole table, so they are for tests and tools, not probes."""
+        now = self._clock()
+        counts = {str(row["status"]): int(row["n"])
+                  for row in self._read.rows("SELECT status, count(*) AS n FROM jobs GROUP BY status")}
+        # Unfinished work: running, ready, waiting for a retry or a channel's pace; not the next
+        # period's scheduled job.
+        due = self._read.one("SELECT count(*) AS n FROM jobs WHERE status = 'running' OR (status = 'pending' AND "
+                             "(run_after <= ? OR lane <> 'periodic' OR attempts > 0))", [now])
+        return QueueStats(counts=counts, due=int(due["n"]) if due else 0, oldest_due_seconds=self.oldest_due())

@@ -145,7 +145,7 @@ def catalog_text(services: Services) -> str:
     if not prices:
         return 'The catalog is empty. Add a price with `/invoice catalog add "Gold Special" 10.00 usd`.'
     lines = [f"• *{escape(price.product_name)}* – {escape(money.format_amount(price.unit_amount, price.currency))} "
-             f"(`{price.stripe_id}`)" for price in prices]
+             f"(`{escape(price.stripe_id)}`)" for price in prices]
     return "*Active prices*\n" + "\n".join(lines)
 
 
