@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 import json
 import time
+from urllib.parse import quote
 
 from tests.fakes.slack_fake import FakeSlack
 from tests.harness import SIGNING_SECRET, RunningBot, stripe_signature
