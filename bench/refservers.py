@@ -1,13 +1,15 @@
-"""The ingest benchmark's two references, on the bot's server stack (Starlette under uvicorn, run
-as `invoicebot serve` runs it), each in its own process:
+"""The benchmarks' references, on the bot's server stack (Starlette under uvicorn), each in its
+own process:
 
     python -m bench.refservers ceiling --port PORT
     python -m bench.refservers usual --port PORT --database PATH
+    python -m bench.refservers whole-body --port PORT
 
 - `ceiling`: `POST /ceiling` answers 200 to an empty body: what the stack itself costs.
 - `usual`: `POST /stripe/webhook` the way Stripe's docs and most bots do it: the raw body through
   `stripe.Webhook.construct_event` (verify, parse, build the `Event` object), then stored once by
-  id (with its processing job) in the same SQLite store the bot uses, off the event loop like the bot does.
+  id (with its processing job) in the same SQLite store the bot uses, off the event loop.
+- `whole-body`: `POST /slack/events` reads the whole body, then checks its size.
 """
 
 from __future__ import annotations
@@ -36,6 +38,21 @@ def ceiling_app() -> Starlette:
         return JSONResponse({"ok": True})
 
     return Starlette(routes=[Route("/ceiling", ceiling, methods=["POST"]), Route("/healthz", healthz)])
+
+
+def whole_body_app() -> Starlette:
+    """Reads the whole body, then checks its size: what the bot did before it streamed with a cap."""
+
+    async def slack_events(request: Request) -> Response:
+        body = await request.body()
+        if len(body) > 1024 * 1024:
+            return JSONResponse({"error": "request body too large"}, status_code=413)
+        return Response(status_code=200)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    return Starlette(routes=[Route("/slack/events", slack_events, methods=["POST"]), Route("/healthz", healthz)])
 
 
 def usual_app(database: str, secret: str = WEBHOOK_SECRET) -> Starlette:
@@ -69,14 +86,14 @@ def usual_app(database: str, secret: str = WEBHOOK_SECRET) -> Starlette:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.refservers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("receiver", choices=["ceiling", "usual"])
+    parser.add_argument("receiver", choices=["ceiling", "usual", "whole-body"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--database", required=False, help="SQLite file for the usual receiver")
     parser.add_argument("--log-level", default="info", help="as `invoicebot serve` with its default LOG_LEVEL")
     args = parser.parse_args(argv)
     if args.receiver == "usual" and not args.database:
         parser.error("usual needs --database")
-    app = ceiling_app() if args.receiver == "ceiling" else usual_app(args.database)
+    app = {"ceiling": ceiling_app, "whole-body": whole_body_app}.get(args.receiver, lambda: usual_app(args.database))()
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level=args.log_level, timeout_graceful_shutdown=20)
     return 0
 

@@ -90,6 +90,8 @@ class Settings(DatabaseSettings):
     # A job's lease, renewed every third of it while the job runs; after a crash, the dead process's
     # jobs are taken up again when their leases run out.
     job_lease_seconds: float = Field(default=30.0, ge=0.5, le=600)
+    # A request must arrive whole within this many seconds of its first byte (slow clients are cut off).
+    http_request_timeout: float = Field(default=10.0, gt=0, le=300)
 
     @field_validator("slack_bot_token")
     @classmethod

@@ -4,8 +4,8 @@ uvicorn bounds a keep-alive connection's idle time, but nothing bounds how long 
 take to arrive: its keep-alive timer is reset by every byte, so a client that trickles headers or
 a body one byte at a time holds a connection (and a slot of `limit_concurrency`) for ever, and
 with httptools the headers a client sends are not capped in size. `GuardedHttpToolsProtocol`
-adds both: a request must arrive whole within `RECEIPT_SECONDS` of its first byte (or of the
-connection opening), and its request line and headers within `MAX_HEADER_BYTES`; otherwise the
+adds both: a request must arrive whole within `HTTP_REQUEST_TIMEOUT` seconds of its first byte (or
+of the connection opening), and its request line and headers within `MAX_HEADER_BYTES`; otherwise the
 connection is closed. (uvicorn's own `--timeout-request-start` was proposed upstream and not
 merged; a reverse proxy in front does the same job where there is one.)
 """
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-RECEIPT_SECONDS = 10.0  # Slack's and Stripe's requests are a few KB and arrive in milliseconds
 MAX_HEADER_BYTES = 64 * 1024
 MAX_CONNECTIONS = 1000  # beyond this, uvicorn answers 503 at once
 KEEP_ALIVE_SECONDS = 5
@@ -32,7 +31,7 @@ GRACEFUL_SHUTDOWN_SECONDS = 20
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
-    receipt_seconds = RECEIPT_SECONDS
+    receipt_seconds = 10.0  # HTTP_REQUEST_TIMEOUT: Slack's and Stripe's requests arrive in milliseconds
     max_header_bytes = MAX_HEADER_BYTES
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -100,9 +99,11 @@ def server_config(bot: Bot, *, log_level: str | None = None) -> uvicorn.Config:
     from bot.web import asgi_app
 
     settings = bot.settings
+    protocol = type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,),
+                    {"receipt_seconds": settings.http_request_timeout})
     return uvicorn.Config(
         asgi_app(bot), host=settings.host, port=settings.port, lifespan="on",
         log_level=(log_level or settings.log_level).lower(),
-        http=GuardedHttpToolsProtocol, limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        http=protocol, limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )

@@ -177,3 +177,17 @@ def test_digest_names_every_invoice_within_limits() -> None:
     assert "250 invoices paid" in text and "1 invoice failed" in text
     assert all(f"N-{n:04d}" in body for n in range(250)) and "N-FAIL" in body
     assert len(digest) <= 50 and all(len(b["text"]["text"]) <= 3000 for b in digest)
+
+
+def test_what_an_event_means_is_escaped_whatever_stripe_says() -> None:
+    from bot.domain.invoices import StateChange
+    from bot.domain.notices import decide_invoice_event
+
+    invoice = {"id": "in_1", "number": "<!channel>", "amount_paid": 500}
+    finalized = decide_invoice_event("invoice.finalized", invoice, StateChange(True, "draft", "open"),
+                                     currency="usd", failure_reason=None, first_overdue=False)
+    failed = decide_invoice_event("invoice.payment_failed", invoice, StateChange(False, "open", "open"),
+                                  currency="usd", failure_reason="<@U1>_<!here>", first_overdue=False)
+    assert finalized.thread_text == "Finalized as &lt;!channel&gt;"
+    assert failed.notice == "failed" and failed.thread_text is not None
+    assert "&lt;@U1&gt; &lt;!here&gt;" in failed.thread_text and "<" not in failed.thread_text.replace(":x:", "")
