@@ -191,3 +191,20 @@ def test_what_an_event_means_is_escaped_whatever_stripe_says() -> None:
     assert finalized.thread_text == "Finalized as &lt;!channel&gt;"
     assert failed.notice == "failed" and failed.thread_text is not None
     assert "&lt;@U1&gt; &lt;!here&gt;" in failed.thread_text and "<" not in failed.thread_text.replace(":x:", "")
+
+
+def test_log_lines_never_carry_an_email_address() -> None:
+    import logging
+
+    from bot.logs import RedactingFormatter
+
+    formatter = RedactingFormatter("%(levelname)s %(message)s")
+    try:
+        raise ValueError("Stripe: Invalid email address: jenny.rosen+billing@example.co.uk")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord("bot", logging.INFO, __file__, 1, "customer %s refused", ("ap@acme.test",),
+                                   sys.exc_info())
+    line = formatter.format(record)
+    assert "jenny" not in line and "acme" not in line and line.count("<email>") >= 2 and "Traceback" in line

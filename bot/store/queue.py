@@ -21,16 +21,23 @@ WriteTransaction = Callable[[], AbstractContextManager[Executor]]
 MAX_ERROR = 2000
 
 
+# Of a digest's notices only the first unfinished one is picked: a claim then takes the rest of
+# the digest with it, and two claims never hold one row each of the same digest (and wait for
+# each other's) on an engine with row locks.
+_DIGEST_LEADER = ("(digest_key IS NULL OR id = (SELECT min(d.id) FROM jobs d WHERE d.digest_key = jobs.digest_key "
+                  "AND d.status <> 'done'))")
+
+
 def _pick_claimable(db: Executor, dialect: Dialect, lane: str, now: float, limit: int) -> list[int]:
     """Ready jobs oldest first, then jobs whose lease ran out; each query walks the (lane, status,
     run_after) index and stops at `limit`. Rows another transaction is claiming are skipped."""
     ids = [int(row["id"]) for row in db.rows(
-        "SELECT id FROM jobs WHERE lane = ? AND status = 'pending' AND run_after <= ? ORDER BY run_after, id "
-        f"LIMIT ?{dialect.skip_locked}", [lane, now, limit])]
+        f"SELECT id FROM jobs WHERE lane = ? AND status = 'pending' AND run_after <= ? AND {_DIGEST_LEADER} "
+        f"ORDER BY run_after, id LIMIT ?{dialect.skip_locked}", [lane, now, limit])]
     if len(ids) < limit:
         ids += [int(row["id"]) for row in db.rows(
-            "SELECT id FROM jobs WHERE lane = ? AND status = 'running' AND lease_until < ? ORDER BY run_after, id "
-            f"LIMIT ?{dialect.skip_locked}", [lane, now, limit - len(ids)])]
+            f"SELECT id FROM jobs WHERE lane = ? AND status = 'running' AND lease_until < ? AND {_DIGEST_LEADER} "
+            f"ORDER BY run_after, id LIMIT ?{dialect.skip_locked}", [lane, now, limit - len(ids)])]
     return ids
 
 
