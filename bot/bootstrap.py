@@ -93,7 +93,7 @@ def lanes(settings: Settings) -> list[LaneConfig]:
 
 def build(settings: Settings, *, store: Store | None = None, stripe: StripeGateway | None = None,
           web_client: WebClient | None = None, clock: Callable[[], float] = time.time) -> Bot:
-    store = store or open_store(settings.database_url, clock=clock)
+    store = store or open_store(settings.database_url, clock=clock, pool_size=settings.database_pool_size)
     signals = LaneSignals()
     store.on_commit(signals.wake)
     stripe = stripe or StripeGateway(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base,

@@ -49,13 +49,17 @@ class DatabaseSettings(BaseSettings):
     )
 
     database_url: str = "sqlite:///invoicebot.db"
+    # PostgreSQL only: connections per replica (the workers' threads, the webhook writer, readers).
+    database_pool_size: int = Field(default=16, ge=2, le=200)
 
     @field_validator("database_url")
     @classmethod
     def _database_url_shape(cls, value: str) -> str:
+        if value.startswith(("postgresql://", "postgres://")):
+            return value
         if not value.startswith("sqlite:///") or value in ("sqlite:///", "sqlite:///:memory:"):
             raise ValueError("must look like sqlite:///path/to/file.db (a file: the bot reads and writes "
-                             "on connections of their own)")
+                             "on connections of their own) or postgresql://user:password@host:5432/database")
         return value
 
 

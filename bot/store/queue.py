@@ -21,11 +21,11 @@ WriteTransaction = Callable[[], AbstractContextManager[Executor]]
 MAX_ERROR = 2000
 
 
-# Of a digest's notices only the first unfinished one is picked: a claim then takes the rest of
-# the digest with it, and two claims never hold one row each of the same digest (and wait for
-# each other's) on an engine with row locks.
+# Of a digest's notices only the first one still to post (pending or running; a failed leader no
+# longer leads) is picked: a claim then takes the rest of the digest with it, and two claims never
+# hold one row each of the same digest (and wait for each other's) on an engine with row locks.
 _DIGEST_LEADER = ("(digest_key IS NULL OR id = (SELECT min(d.id) FROM jobs d WHERE d.digest_key = jobs.digest_key "
-                  "AND d.status <> 'done'))")
+                  "AND d.status IN ('pending', 'running')))")
 
 
 def _pick_claimable(db: Executor, dialect: Dialect, lane: str, now: float, limit: int) -> list[int]:

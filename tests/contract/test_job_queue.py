@@ -205,3 +205,18 @@ def test_a_notice_whose_post_was_begun_is_never_folded_into_a_digest(store: Stor
     leader = store.queue.claim(Lane.BULK.value, "worker-b", LEASE, limit=1)[0]
     members = store.queue.claim_digest("CPAY", leader, limit=10, threshold=2)
     assert "notice:0" not in {job.key for job in members} | {leader.key}
+
+
+def test_a_digest_whose_leader_failed_for_good_still_posts_its_members(store: Store, clock: FakeClock) -> None:
+    for number in range(4):
+        add(store, ChannelNotice(channel="CPAY", kind="paid", invoice_id=f"in_{number}"), f"notice:{number}",
+            channel="CPAY")
+    leader = claim_one(store, Lane.BULK)
+    assert leader is not None
+    members = store.queue.claim_digest("CPAY", leader, limit=10, threshold=3)
+    store.queue.return_members(members, 1.0, "Slack: ratelimited")  # the post failed...
+    assert store.queue.fail(leader, "for good")  # ...and the leader ran out of attempts
+    clock.advance(1)
+    successor = claim_one(store, Lane.BULK, "worker-b")
+    assert successor is not None and successor.digest_key == f"digest:{leader.id}"
+    assert {job.id for job in store.queue.digest_members(successor.digest_key)} >= {job.id for job in members}
