@@ -141,10 +141,11 @@ def slash(w: World, user: str, text: str, allowed: Callable[[str, list[dict[str,
     answers = wait_for(lambda: [r for r in w.slack.responses if r.url == url]
                        or [c for c in w.slack.calls_to("views.open") if c.args.get("trigger_id") == trigger],
                        10, f"an answer to /invoice {text}")
-    if not isinstance(answers[0], dict):
+    first = answers[0]  # the listener's own answer (a job it queued may answer after it)
+    if not isinstance(first, dict):
         return Outcome(True, "a form opened")
-    text_out = answers[-1].get("text", "")
-    return Outcome(allowed(text_out, answers[-1].get("blocks") or []), text_out)
+    text_out = first.get("text", "")
+    return Outcome(allowed(text_out, first.get("blocks") or []), text_out)
 
 
 def press(w: World, user: str, action_id: str, value: str, *, view: dict[str, Any] | None = None) -> Outcome:
