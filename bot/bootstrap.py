@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -27,7 +27,7 @@ from bot.jobs.handlers import JobServices, job_registry
 from bot.jobs.model import Lane
 from bot.jobs.payloads import ALL_PAYLOADS, RefreshCatalog, SweepOverdue
 from bot.jobs.schedule import Periodic, Scheduler
-from bot.jobs.worker import LaneConfig, LaneSignals, Workers
+from bot.jobs.worker import LaneConfig, LaneSignals, WorkerHealth, Workers
 from bot.people import People
 from bot.services.browse import Browser
 from bot.services.catalog import Catalog
@@ -38,6 +38,7 @@ from bot.services.routing import Routing
 from bot.store import open_store
 from bot.store.ports import Store
 from bot.webhook import WebhookReceiver
+from bot.worker_process import WorkerProcess
 
 if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CATALOG_REFRESH_SECONDS = 600
+EVENT_BATCH = 100  # events decided per transaction: ~10 ms of the write lock
 OVERDUE_SWEEP_SECONDS = 900
 
 
@@ -57,13 +59,14 @@ class Bot:
     services: Services
     invoicing: Invoicing
     notifications: Notifications
-    workers: Workers
+    workers: Workers  # built in every process; run here only with WORKER_MODE=inline
+    runner: JobRunner  # what runs the jobs: those workers, or a worker process
     bolt: App
     webhooks: WebhookReceiver
     socket_mode: SocketModeHandler | None = field(default=None)
 
     def start(self) -> None:
-        self.workers.start()
+        self.runner.start()
         if self.settings.socket_mode:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -75,7 +78,7 @@ class Bot:
         if self.socket_mode is not None:
             self.socket_mode.close()  # type: ignore[no-untyped-call]
             self.socket_mode = None
-        self.workers.stop()
+        self.runner.stop()
         self.webhooks.close()
         self.store.close()
 
@@ -84,18 +87,25 @@ def lanes(settings: Settings) -> list[LaneConfig]:
     """Interactive work (a person waits on Stripe calls of up to seconds each) gets the most threads."""
     return [
         LaneConfig(Lane.INTERACTIVE, settings.worker_threads),
-        LaneConfig(Lane.EVENTS, 1),
+        # Stored events are decided in batches: one transaction, and one claim, for many.
+        LaneConfig(Lane.EVENTS, 1, batch=EVENT_BATCH),
         LaneConfig(Lane.OWN, 1),
         LaneConfig(Lane.BULK, 1),
         LaneConfig(Lane.PERIODIC, 1),
     ]
 
 
+class JobRunner(Protocol):
+    def start(self) -> None: ...
+    def stop(self, timeout: float = 30.0) -> None: ...
+    def wake(self, lanes: Iterable[str]) -> None: ...
+    def health(self) -> WorkerHealth: ...
+
+
 def build(settings: Settings, *, store: Store | None = None, stripe: StripeGateway | None = None,
           web_client: WebClient | None = None, clock: Callable[[], float] = time.time) -> Bot:
     store = store or open_store(settings.database_url, clock=clock, pool_size=settings.database_pool_size)
     signals = LaneSignals()
-    store.on_commit(signals.wake)
     stripe = stripe or StripeGateway(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base,
                                      timeout=settings.stripe_timeout)
     web_client = web_client or build_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
@@ -116,6 +126,8 @@ def build(settings: Settings, *, store: Store | None = None, stripe: StripeGatew
                                   Periodic(SweepOverdue(), OVERDUE_SWEEP_SECONDS)], clock)
     workers = Workers(store.queue, registry, lanes(settings), signals=signals, lease_seconds=settings.job_lease_seconds,
                       max_attempts=settings.job_max_attempts, scheduler=scheduler)
+    runner: JobRunner = WorkerProcess(settings) if settings.worker_mode == "process" else workers
+    store.on_commit(runner.wake)
     services = Services(
         reads=store.reads,
         jobs=JobSubmitter(store),
@@ -136,5 +148,5 @@ def build(settings: Settings, *, store: Store | None = None, stripe: StripeGatew
         process_before_response=False,
     )
     handlers.register(bolt, services)
-    return Bot(settings, store, stripe, slack, services, invoicing, notifications, workers, bolt,
+    return Bot(settings, store, stripe, slack, services, invoicing, notifications, workers, runner, bolt,
                WebhookReceiver(store, settings.stripe_webhook_secret.get_secret_value()))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -96,6 +96,9 @@ class Settings(DatabaseSettings):
     job_lease_seconds: float = Field(default=30.0, ge=0.5, le=600)
     # A request must arrive whole within this many seconds of its first byte (slow clients are cut off).
     http_request_timeout: float = Field(default=10.0, gt=0, le=300)
+    # "process": the workers run in a child process of `invoicebot serve`, so a backlog never slows
+    # the HTTP edge; "inline": threads of the same process (tests, tiny deployments).
+    worker_mode: Literal["process", "inline"] = "process"
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -211,6 +214,18 @@ class Settings(DatabaseSettings):
     def response_origins(self) -> frozenset[str]:
         return frozenset(origin.strip().rstrip("/").lower() for origin in self.slack_response_origins.split(",")
                          if origin.strip())
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes another `invoicebot` process read these same settings."""
+    env = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env
 
 
 def _split_ids(value: str) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 
+import orjson
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
@@ -19,9 +20,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.bootstrap import Bot
-from bot.webhook import MAX_WEBHOOK_BYTES
+from bot.webhook import MAX_WEBHOOK_BYTES, WebhookReceiver
+
+STRIPE_PATH = "/stripe/webhook"
 
 MAX_SLACK_BODY_BYTES = 1024 * 1024
 CLOSE = {"connection": "close"}  # the rest of a refused body is not worth reading
@@ -48,7 +52,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def asgi_app(bot: Bot) -> Starlette:
+def asgi_app(bot: Bot) -> ASGIApp:
     settings = bot.settings
 
     async def slack_events(request: Request) -> Response:
@@ -72,17 +76,9 @@ def asgi_app(bot: Bot) -> Starlette:
         bolt_response = await run_in_threadpool(bot.bolt.dispatch, bolt_request)
         return to_starlette_response(bolt_response)
 
-    async def stripe_webhook(request: Request) -> Response:
-        try:
-            raw = await read_body(request, MAX_WEBHOOK_BYTES)
-        except Refused as refused:
-            return refused.response
-        result = await bot.webhooks.receive_async(raw, request.headers.get("stripe-signature"))
-        return JSONResponse(result.body, status_code=result.status)
-
     async def healthz(request: Request) -> Response:
         database = await run_in_threadpool(bot.store.ping)
-        workers = bot.workers.health()
+        workers = bot.runner.health()
         waiting = await run_in_threadpool(bot.store.queue.oldest_due) if database else {}
         ok = database and workers.ok
         return JSONResponse(
@@ -99,10 +95,7 @@ def asgi_app(bot: Bot) -> Starlette:
         finally:
             await run_in_threadpool(bot.stop)
 
-    routes = [
-        Route("/stripe/webhook", stripe_webhook, methods=["POST"]),
-        Route("/healthz", healthz, methods=["GET"]),
-    ]
+    routes = [Route("/healthz", healthz, methods=["GET"])]
     if not settings.socket_mode:
         assert settings.slack_signing_secret is not None  # HTTP mode requires it (bot/config.py)
         verifier = SignatureVerifier(settings.slack_signing_secret.get_secret_value())
@@ -115,4 +108,58 @@ def asgi_app(bot: Bot) -> Starlette:
             return verifier.is_valid(body=text, timestamp=timestamp, signature=signature)
 
         routes.append(Route("/slack/events", slack_events, methods=["POST"]))
-    return Starlette(routes=routes, lifespan=lifespan)
+    starlette = Starlette(routes=routes, lifespan=lifespan)
+    stripe_door = StripeDoor(bot.webhooks)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == STRIPE_PATH:
+            await stripe_door(scope, receive, send)
+        else:
+            await starlette(scope, receive, send)
+
+    return app
+
+
+class StripeDoor:
+    """`POST /stripe/webhook` as a bare ASGI app: Stripe's events are the bot's hottest path, and
+    Starlette's routing, middleware and Request/Response objects cost as much as the checks
+    themselves. Same rules as `read_body`: a capped read, 413 and close past the limit."""
+
+    def __init__(self, webhooks: WebhookReceiver) -> None:
+        self.webhooks = webhooks
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "POST":
+            await _answer(send, 405, {"error": "POST only"}, close=False)
+            return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None and not (declared.isascii() and declared.isdigit()):
+            await _answer(send, 400, {"error": "malformed Content-Length"}, close=True)
+            return
+        if declared is not None and int(declared) > MAX_WEBHOOK_BYTES:
+            await _answer(send, 413, {"error": f"body larger than {MAX_WEBHOOK_BYTES} bytes"}, close=True)
+            return
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > MAX_WEBHOOK_BYTES:
+                await _answer(send, 413, {"error": f"body larger than {MAX_WEBHOOK_BYTES} bytes"}, close=True)
+                return
+        signature = headers.get(b"stripe-signature")
+        result = await self.webhooks.receive_async(bytes(body), signature.decode("latin-1") if signature else None)
+        await _answer(send, result.status, result.body, close=False)
+
+
+async def _answer(send: Send, status: int, body: dict[str, object], *, close: bool) -> None:
+    content = orjson.dumps(body)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": content})

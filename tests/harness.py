@@ -22,7 +22,7 @@ import httpx
 import uvicorn
 
 from bot.bootstrap import Bot, build
-from bot.config import Settings
+from bot.config import Settings, settings_env
 from bot.domain.invoices import Invoice
 from bot.domain.records import AuditEntry
 from bot.http_server import server_config
@@ -76,6 +76,9 @@ def bot_settings(database: Path, slack_api_url: str, stripe_url: str, **override
         "worker_threads": 2,
         # Short leases: a job of a killed bot is taken up again within a second or two.
         "job_lease_seconds": 2.0,
+        # In-process bots (RunningBot) run their workers as threads; `invoicebot serve` (BotProcess)
+        # gets its own default, a worker process, below.
+        "worker_mode": "inline",
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -224,18 +227,6 @@ class RunningBot(BotClient):
             db.commit()
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that makes `invoicebot serve` read these settings."""
-    env = {}
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        env[name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
-    return env
-
-
 class BotProcess(BotClient):
     """`invoicebot serve` as its own process, so tests can SIGTERM or SIGKILL it."""
 
@@ -246,7 +237,8 @@ class BotProcess(BotClient):
         self.log = Path(settings.database_url.removeprefix("sqlite:///")).with_suffix(".log")
 
     def start(self) -> BotProcess:
-        env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), **settings_env(self.settings)}
+        env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), **settings_env(self.settings),
+               "WORKER_MODE": "process"}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--env-file", "/dev/null"],
                                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -248,3 +248,51 @@ def test_the_lease_of_a_running_job_is_renewed_every_third_of_it(store: SqliteSt
         release.set()
         pool.stop()
     assert store.queue.stats().counts == {"done": 1}
+
+
+def test_a_batch_runs_together_and_its_failures_are_settled_one_by_one(store: SqliteStore) -> None:
+    batches: list[list[str]] = []
+    told: list[str] = []
+
+    def decide(payloads: list[ProcessEvent], jobs: list[Job]) -> dict[int, Exception]:
+        batches.append([p.event_id for p in payloads])
+        return {job.id: GiveUp("not stored") for job, p in zip(jobs, payloads, strict=True) if p.event_id == "evt_bad"}
+
+    registry = Registry()
+    registry.add(ProcessEvent, lambda payload, job: None, run_batch=decide,
+                 on_give_up=lambda payload, reason: told.append(payload.event_id))
+    for name in ("evt_1", "evt_bad", "evt_2", "evt_3"):
+        add(store, ProcessEvent(event_id=name), f"event:{name}")
+    pool = workers(store, registry, lanes=[LaneConfig(Lane.EVENTS, 1, batch=10)])
+    pool.start()
+    try:
+        wait_for(lambda: store.queue.stats().due == 0 and pool.busy() == 0, 10, "the batch")
+    finally:
+        pool.stop()
+    assert batches == [["evt_1", "evt_bad", "evt_2", "evt_3"]]
+    assert store.queue.stats().counts == {"done": 3, "failed": 1} and told == ["evt_bad"]
+
+
+def test_a_batch_that_fails_whole_falls_back_to_one_job_at_a_time(store: SqliteStore) -> None:
+    singles: list[str] = []
+
+    def broken(payloads: list[ProcessEvent], jobs: list[Job]) -> dict[int, Exception]:
+        raise sqlite3.OperationalError("one poison event broke the batch's transaction")
+
+    def single(payload: ProcessEvent, job: Job) -> None:
+        singles.append(payload.event_id)
+        if payload.event_id == "evt_poison":
+            raise GiveUp("poison")
+
+    registry = Registry()
+    registry.add(ProcessEvent, single, run_batch=broken)
+    for name in ("evt_1", "evt_poison", "evt_2"):
+        add(store, ProcessEvent(event_id=name), f"event:{name}")
+    pool = workers(store, registry, lanes=[LaneConfig(Lane.EVENTS, 1, batch=10)])
+    pool.start()
+    try:
+        wait_for(lambda: store.queue.stats().due == 0 and pool.busy() == 0, 10, "the fallback")
+    finally:
+        pool.stop()
+    assert sorted(singles) == ["evt_1", "evt_2", "evt_poison"]
+    assert store.queue.stats().counts == {"done": 2, "failed": 1}

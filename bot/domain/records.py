@@ -45,10 +45,12 @@ class StripeEvent:
 
 @dataclass(frozen=True)
 class EventSeen:
-    """An event in an invoice's history."""
+    """What is known of an event without its payload."""
 
     type: str
     created: int
+    id: str = ""
+    object_id: str | None = None
 
 
 @dataclass(frozen=True)

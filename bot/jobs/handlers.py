@@ -71,7 +71,13 @@ def job_registry(services: JobServices) -> Registry:
                      add.response_url, f":x: The price was not created: {escape(reason)}"))
     registry.add(Respond, lambda respond, job: slack.respond(respond.response_url, respond.text))
     registry.add(TellUser, lambda tell, job: slack.tell_user(tell.channel_id, tell.user_id, tell.text))
-    registry.add(ProcessEvent, lambda event, job: notifications.process_event(event.event_id))
+    def process_events(events: list[ProcessEvent], jobs: list[Job]) -> dict[int, Exception]:
+        failed = notifications.process_events([event.event_id for event in events])
+        return {job.id: failed[event.event_id] for event, job in zip(events, jobs, strict=True)
+                if event.event_id in failed}
+
+    registry.add(ProcessEvent, lambda event, job: notifications.process_event(event.event_id),
+                 run_batch=process_events)
     registry.add(RefreshMessage, lambda refresh, job: notifications.refresh_message(refresh))
     registry.add(ThreadReply, lambda reply, job: notifications.thread_reply(reply, job.key),
                  on_give_up=lambda reply, reason: notifications.undeliverable(reply.invoice_id, None, reason))

@@ -31,6 +31,10 @@ class JobQueue(Protocol):
         """Mark done; False when the lease was lost (someone else holds the job now)."""
         ...
 
+    def complete_many(self, jobs: list[Job]) -> set[int]:
+        """Mark many done in one statement; returns the ids whose lease was lost."""
+        ...
+
     def retry(self, job: Job, delay: float, error: str) -> bool: ...
 
     def defer(self, job: Job, delay: float) -> bool:

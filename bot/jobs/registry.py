@@ -11,12 +11,17 @@ from bot.jobs.model import Job, JobPayload
 P = TypeVar("P", bound=JobPayload)
 
 
+# Runs many jobs of one kind together; returns the failures by job id (the rest succeeded).
+BatchRun = Callable[[list[P], list[Job]], dict[int, Exception]]
+
+
 @dataclass(frozen=True)
 class JobSpec(Generic[P]):
     payload: type[P]
     run: Callable[[P, Job], None]
     # Called once when the job will never succeed (refused, or out of attempts): tell a person.
     on_give_up: Callable[[P, str], None] | None = None
+    run_batch: BatchRun[P] | None = None
 
 
 class Registry:
@@ -24,10 +29,10 @@ class Registry:
         self._specs: dict[str, JobSpec[Any]] = {}
 
     def add(self, payload: type[P], run: Callable[[P, Job], None],
-            on_give_up: Callable[[P, str], None] | None = None) -> None:
+            on_give_up: Callable[[P, str], None] | None = None, run_batch: BatchRun[P] | None = None) -> None:
         if payload.KIND in self._specs:
             raise ValueError(f"job kind {payload.KIND} is registered twice")
-        self._specs[payload.KIND] = JobSpec(payload, run, on_give_up)
+        self._specs[payload.KIND] = JobSpec(payload, run, on_give_up, run_batch)
 
     def get(self, kind: str) -> JobSpec[Any] | None:
         return self._specs.get(kind)

@@ -44,6 +44,7 @@ def backoff(attempt: int, base: float = 0.5, cap: float = 300.0) -> float:
 class LaneConfig:
     lane: Lane
     threads: int = 1
+    batch: int = 1  # jobs claimed at once; kinds with a `run_batch` run them together
 
 
 @dataclass
@@ -131,6 +132,7 @@ class Workers:
         self._lanes = {config.lane.value for config in self.lanes}
         self._slots = [_Slot(f"{config.lane.value}-{number}", config.lane.value)
                        for config in self.lanes for number in range(config.threads)]
+        self._batch = {config.lane.value: max(1, config.batch) for config in self.lanes}
         self._stopping = threading.Event()
         self._held: dict[int, Job] = {}  # jobs in flight, by id; their leases are renewed
         self._held_lock = threading.Lock()
@@ -201,35 +203,86 @@ class Workers:
         while not self._stopping.is_set():
             slot.state = "idle"
             seen = signal.mark()
-            jobs = self.queue.claim(slot.lane, self.owner, self.lease_seconds)
+            jobs = self.queue.claim(slot.lane, self.owner, self.lease_seconds, limit=self._batch[slot.lane])
             if not jobs:
                 signal.wait(seen, self.poll_interval)
                 continue
-            for job in jobs:
-                slot.state = "busy"
+            slot.state = "busy"
+            with self._held_lock:
+                self._held.update((job.id, job) for job in jobs)
+            try:
+                self.run_jobs(jobs)
+            finally:
                 with self._held_lock:
-                    self._held[job.id] = job
-                try:
-                    self.run_job(job)
-                finally:
-                    with self._held_lock:
+                    for job in jobs:
                         self._held.pop(job.id, None)
 
-    # --- one job -------------------------------------------------------------------------------
-    def run_job(self, job: Job) -> None:
-        spec = self.registry.get(job.kind)
+    # --- running jobs ----------------------------------------------------------------------------
+    def run_jobs(self, jobs: list[Job]) -> None:
+        """Kinds with a `run_batch` run together (one transaction for many); the rest one by one."""
+        by_kind: dict[str, list[Job]] = {}
+        for job in jobs:
+            by_kind.setdefault(job.kind, []).append(job)
+        for kind, group in by_kind.items():
+            spec = self.registry.get(kind)
+            if spec is not None and spec.run_batch is not None and len(group) > 1:
+                self._run_batch(spec, group)
+            else:
+                for job in group:
+                    self.run_job(job)
+
+    def _payload(self, job: Job, spec: JobSpec[Any] | None) -> Any:
+        """The job's typed payload, or None when it can never run (the job is failed)."""
         if spec is None:
             logger.error("job %s has kind %r, which nothing runs", job.key, job.kind)
             self._finished(job, self.queue.fail(job, f"unknown job kind {job.kind}"))
-            return
+            return None
         try:
-            payload = spec.payload.model_validate(job.payload)
+            return spec.payload.model_validate(job.payload)
         except ValidationError as error:
             logger.error("job %s (%s) has a payload it cannot run: %s", job.key, job.kind, error)
             self._finished(job, self.queue.fail(job, f"malformed payload: {error}"))
+            return None
+
+    def _run_batch(self, spec: JobSpec[Any], jobs: list[Job]) -> None:
+        runnable = [(job, payload) for job in jobs if (payload := self._payload(job, spec)) is not None]
+        if not runnable:
             return
+        assert spec.run_batch is not None
+        try:
+            failures = spec.run_batch([payload for _, payload in runnable], [job for job, _ in runnable])
+        except Exception:
+            # One bad job must not hold the others back: each runs alone, with its own outcome.
+            logger.exception("a batch of %d %s jobs failed; running them one by one", len(runnable), spec.payload.KIND)
+            for job, payload in runnable:
+                self._run_one(job, spec, payload)
+            return
+        done = [job for job, _ in runnable if job.id not in failures]
+        lost = self.queue.complete_many(done)
+        for job in done:
+            self._finished(job, job.id not in lost)
+        for job, payload in runnable:
+            if job.id in failures:
+                self._settle(job, spec, payload, failures[job.id])
+
+    def run_job(self, job: Job) -> None:
+        spec = self.registry.get(job.kind)
+        payload = self._payload(job, spec)
+        if spec is not None and payload is not None:
+            self._run_one(job, spec, payload)
+
+    def _run_one(self, job: Job, spec: JobSpec[Any], payload: Any) -> None:
         try:
             spec.run(payload, job)
+        except Exception as error:
+            self._settle(job, spec, payload, error)
+        else:
+            self._finished(job, self.queue.complete(job))
+
+    def _settle(self, job: Job, spec: JobSpec[Any], payload: Any, error: Exception) -> None:
+        """What a failure means, decided here for every job."""
+        try:
+            raise error
         except Defer as wait:
             self._finished(job, self.queue.defer(job, wait.delay))
         except GiveUp as error:
@@ -255,8 +308,6 @@ class Workers:
                 delay = backoff(job.attempts)
                 logger.exception("job %s (%s) failed; retrying in %.1f s", job.key, job.kind, delay)
                 self._finished(job, self.queue.retry(job, delay, repr(error)))
-        else:
-            self._finished(job, self.queue.complete(job))
 
     def _give_up(self, job: Job, spec: JobSpec[Any], payload: Any, reason: str) -> None:
         if not self.queue.fail(job, reason):

@@ -32,6 +32,7 @@ from bot.store.ports import Store, UnitOfWork
 
 logger = logging.getLogger(__name__)
 
+LOOKUP_TYPES = frozenset({"payment_intent.processing", "invoice.payment_failed"})  # need a Stripe call
 POST_INTERVAL = 1.0  # Slack allows about one chat.postMessage per second per channel
 DIGEST_THRESHOLD = 3  # more notices than this waiting for one channel become a digest
 DIGEST_MAX_ITEMS = 250
@@ -96,18 +97,51 @@ class Notifications:
             self._queue_messages(uow, event_id, outcome)
             uow.commit()
 
+    def process_events(self, event_ids: list[str]) -> dict[str, Exception]:
+        """Decide many stored events in one transaction (a backlog drains in batches, not one
+        transaction per event). Returns the events that failed: one whose Stripe look-up failed,
+        or that is not stored; everything else was decided, with its messages queued."""
+        failures: dict[str, Exception] = {}
+        facts: dict[str, dict[str, Any]] = {}
+        # Stripe is asked before the transaction opens, and only for the few kinds that need it.
+        for seen in self.store.reads.events.needing(event_ids, sorted(LOOKUP_TYPES)):
+            try:
+                facts[seen.id] = self._facts(seen.type, seen.object_id)
+            except ExternalFailure as failure:
+                failures[seen.id] = failure
+        pending = [event_id for event_id in event_ids if event_id not in failures]
+        routes: dict[tuple[str, str], str | None] = {}
+        with self.store.unit_of_work() as uow:
+            found = uow.events.get_many(pending, for_decision=True)
+            for current in found:
+                if current.processed_at is not None:
+                    continue  # decided meanwhile (a redelivered job, another replica)
+                outcome = (Outcome.from_json(current.outcome) if current.outcome is not None
+                           else self._decide(uow, current, facts.get(current.id, {})))
+                uow.events.decide(current.id, outcome.to_json())
+                self._queue_messages(uow, current.id, outcome, routes)
+            uow.commit()
+        stored = {event.id for event in found}
+        failures.update({event_id: GiveUp(f"event {event_id} is not stored") for event_id in pending
+                         if event_id not in stored})
+        return failures
+
     def _look_up(self, event: StripeEvent) -> dict[str, Any]:
+        return self._facts(event.type, event.data_object.get("id"))
+
+    def _facts(self, event_type: str, object_id: str | None) -> dict[str, Any]:
         """What the decision needs from Stripe, fetched before the transaction opens."""
-        obj = event.data_object
+        if not object_id:
+            return {}
         try:
-            if event.type == "payment_intent.processing":
-                return {"invoice_id": self.stripe.invoice_for_payment_intent(obj["id"])}
-            if event.type == "invoice.payment_failed":
-                return {"reason": self.stripe.payment_failure_reason(obj["id"])}
+            if event_type == "payment_intent.processing":
+                return {"invoice_id": self.stripe.invoice_for_payment_intent(object_id)}
+            if event_type == "invoice.payment_failed":
+                return {"reason": self.stripe.payment_failure_reason(object_id)}
         except StripeFailure as failure:
             if failure.retryable:
                 raise
-            logger.warning("could not look up %s for %s: %s", event.type, obj.get("id"), failure.message)
+            logger.warning("could not look up %s for %s: %s", event_type, object_id, failure.message)
         return {}
 
     def _decide(self, uow: UnitOfWork, event: StripeEvent, facts: dict[str, Any]) -> Outcome:
@@ -128,7 +162,8 @@ class Notifications:
             return decide_processing(invoice_id if is_known else None, is_known)
         return NOTHING
 
-    def _queue_messages(self, uow: UnitOfWork, key: str, outcome: Outcome) -> None:
+    def _queue_messages(self, uow: UnitOfWork, key: str, outcome: Outcome,
+                        routes: dict[tuple[str, str], str | None] | None = None) -> None:
         if outcome.invoice_id is None:
             return
         invoice = uow.invoices.get(outcome.invoice_id)
@@ -141,7 +176,7 @@ class Notifications:
             uow.jobs.add(ThreadReply(invoice_id=invoice.stripe_id, text=outcome.thread_text,
                                      remind_button=outcome.notice == "overdue"), key=f"thread:{key}")
         if outcome.notice and (ours or self.announce_foreign):
-            channel = self.route(uow, invoice)
+            channel = self.route(uow, invoice, routes)
             uow.jobs.add(ChannelNotice(channel=channel, kind=outcome.notice, invoice_id=invoice.stripe_id,
                                        text=outcome.thread_text or "", own=invoice.made_in_slack),
                          key=f"notice:{key}:{channel}", channel=channel)
@@ -161,7 +196,10 @@ class Notifications:
             count += 1
         return count
 
-    def route(self, uow: UnitOfWork, invoice: Invoice) -> str:
+    def route(self, uow: UnitOfWork, invoice: Invoice, known: dict[tuple[str, str], str | None] | None = None) -> str:
+        """The channel for an invoice's notices: its customer's route, its rep's, or the payments
+        channel. `known` remembers look-ups across a batch (most invoices share a handful of keys)."""
+        known = {} if known is None else known
         candidates = (
             ("customer", invoice.customer_id),
             ("customer", (invoice.customer_email or "").lower()),
@@ -169,7 +207,9 @@ class Notifications:
         )
         for kind, key in candidates:
             if key:
-                channel = uow.routes.lookup(kind, key)
+                if (kind, key) not in known:
+                    known[(kind, key)] = uow.routes.lookup(kind, key)
+                channel = known[(kind, key)]
                 if channel:
                     return channel
         return self.payments_channel

@@ -8,7 +8,7 @@ from a connection of its own, so reads never wait behind a writer. Records come 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -85,6 +85,14 @@ class Invoices(InvoiceReads, Protocol):
 
 class EventReads(Protocol):
     def get(self, event_id: str) -> StripeEvent | None: ...
+    def get_many(self, event_ids: Sequence[str], *, for_decision: bool = False) -> list[StripeEvent]:
+        """Oldest first; `for_decision` (in a unit of work) locks them for this decision."""
+        ...
+
+    def needing(self, event_ids: Sequence[str], types: Sequence[str]) -> list[EventSeen]:
+        """The undecided ones of `types`, without their payloads."""
+        ...
+
     def for_invoice(self, invoice_id: str) -> list[EventSeen]: ...
 
 
@@ -95,6 +103,10 @@ class Events(EventReads, Protocol):
 
     def record(self, event: dict[str, Any], raw: str) -> bool:
         """Store a webhook event once by id; False when it was already stored."""
+        ...
+
+    def record_many(self, events: Sequence[tuple[dict[str, Any], str]]) -> list[bool]:
+        """`record` for many (a group commit): which were new, in order."""
         ...
 
     def decide(self, event_id: str, outcome: str) -> None: ...
@@ -133,6 +145,10 @@ class Routes(RouteReads, Protocol):
 class JobOutbox(Protocol):
     def add(self, payload: JobPayload, key: str, *, delay: float = 0.0, channel: str | None = None) -> bool:
         """Queue a job once per key, committed with the unit of work; False when the key exists."""
+        ...
+
+    def add_many(self, jobs: Sequence[tuple[JobPayload, str]]) -> None:
+        """Queue many jobs (each once per key) in one statement."""
         ...
 
 

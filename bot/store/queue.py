@@ -85,6 +85,20 @@ class SqlJobQueue:
     def complete(self, job: Job) -> bool:
         return self._finish(job, "UPDATE jobs SET status = 'done', lease_until = 0, updated_at = ?", [self._clock()])
 
+    def complete_many(self, jobs: list[Job]) -> set[int]:
+        if not jobs:
+            return set()
+        now = self._clock()
+        held: set[int] = set()
+        with self._write() as db:
+            for token in {job.lease_token for job in jobs}:
+                ids = [job.id for job in jobs if job.lease_token == token]
+                rows = db.rows(f"UPDATE jobs SET status = 'done', lease_until = 0, updated_at = ? WHERE id IN "
+                               f"({_marks(len(ids))}) AND lease_token = ? AND status = 'running' RETURNING id",
+                               [now, *ids, token])
+                held.update(int(row["id"]) for row in rows)
+        return {job.id for job in jobs} - held
+
     def retry(self, job: Job, delay: float, error: str) -> bool:
         now = self._clock()
         return self._finish(job, "UPDATE jobs SET status = 'pending', run_after = ?, lease_until = 0, last_error = ?, "

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import orjson
+
 from bot.domain.invoices import Invoice, InvoiceLine, InvoiceSnapshot, StateChange, supersedes
 from bot.domain.records import (
     AuditEntry,
@@ -60,6 +62,19 @@ class Executor(Protocol):
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
+
+
+ROWS_PER_INSERT = 400  # both engines take many more parameters than 400 rows of 10 need
+
+
+def insert_rows(db: Executor, head: str, rows: Sequence[Sequence[Any]], tail: str = "") -> None:
+    """One multi-row `INSERT ... VALUES (...), (...)` per few hundred rows. In a writer thread
+    sharing the interpreter with an event loop, each statement step gives the loop the GIL and waits
+    to get it back: one step per batch instead of one per row made a webhook group commit 5x faster."""
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = rows[start : start + ROWS_PER_INSERT]
+        marks = ", ".join("(" + ", ".join("?" for _ in chunk[0]) + ")" for _ in chunk)
+        db.execute(f"{head}{marks}{tail}", [value for row in chunk for value in row])
 
 
 def escape_like(text: str) -> str:
@@ -339,7 +354,8 @@ def _visible_params(visible: Visibility | None) -> list[Any]:
 
 # --- Stripe events ------------------------------------------------------------------------------
 def _event(row: Row) -> StripeEvent:
-    return StripeEvent(row["id"], row["type"], _int(row["created"]), row["object_id"], json.loads(row["payload"]),
+    # orjson, as at the webhook's door: what was accepted there always reads back here.
+    return StripeEvent(row["id"], row["type"], _int(row["created"]), row["object_id"], orjson.loads(row["payload"]),
                        row["outcome"], float(row["received_at"] or 0), _float_or_none(row["processed_at"]))
 
 
@@ -358,17 +374,54 @@ class SqlEvents:
         row = self.db.one(f"SELECT * FROM stripe_events WHERE id = ?{self.dialect.for_update}", [event_id])
         return _event(row) if row else None
 
+    def needing(self, event_ids: Sequence[str], types: Sequence[str]) -> list[EventSeen]:
+        """Of these events, the undecided ones of `types` (what a decision must look up first), with the
+        id of their object: no payload is read."""
+        if not event_ids or not types:
+            return []
+        rows = self.db.rows(f"SELECT id, type, created, object_id FROM stripe_events WHERE id IN "
+                            f"({', '.join('?' for _ in event_ids)}) AND type IN ({', '.join('?' for _ in types)}) "
+                            "AND outcome IS NULL", [*event_ids, *types])
+        return [EventSeen(row["type"], _int(row["created"]), row["id"], row["object_id"]) for row in rows]
+
+    def get_many(self, event_ids: Sequence[str], *, for_decision: bool = False) -> list[StripeEvent]:
+        """Events by id, oldest first (as Stripe created them); locked when `for_decision`, always in
+        the order of their ids, so two deciders of overlapping batches never wait for each other."""
+        if not event_ids:
+            return []
+        marks = ", ".join("?" for _ in event_ids)
+        lock = self.dialect.for_update if for_decision else ""
+        rows = self.db.rows(f"SELECT * FROM stripe_events WHERE id IN ({marks}) ORDER BY id{lock}", list(event_ids))
+        return sorted((_event(row) for row in rows), key=lambda event: (event.created, event.received_at, event.id))
+
     def for_invoice(self, invoice_id: str) -> list[EventSeen]:
-        return [EventSeen(row["type"], _int(row["created"])) for row in self.db.rows(
-            "SELECT type, created FROM stripe_events WHERE object_id = ? ORDER BY created, received_at", [invoice_id])]
+        return [EventSeen(row["type"], _int(row["created"]), row["id"], row["object_id"]) for row in self.db.rows(
+            "SELECT id, type, created, object_id FROM stripe_events WHERE object_id = ? ORDER BY created, received_at",
+            [invoice_id])]
 
     def record(self, event: dict[str, Any], raw: str) -> bool:
-        data_object = (event.get("data") or {}).get("object") or {}
-        return self.db.execute(
-            "INSERT INTO stripe_events (id, type, created, object_id, payload, received_at) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (id) DO NOTHING",
-            [event["id"], event.get("type", ""), int(event.get("created") or 0), data_object.get("id"), raw,
-             self.clock()]) == 1
+        return self.record_many([(event, raw)])[0]
+
+    def record_many(self, events: Sequence[tuple[dict[str, Any], str]]) -> list[bool]:
+        ids = [str(event["id"]) for event, _ in events]
+        known = {str(row["id"]) for row in self.db.rows(
+            f"SELECT id FROM stripe_events WHERE id IN ({', '.join('?' for _ in ids)})", ids)} if ids else set()
+        fresh: list[bool] = []
+        rows: list[list[Any]] = []
+        now = self.clock()
+        for (event, raw), event_id in zip(events, ids, strict=True):
+            new = event_id not in known
+            known.add(event_id)
+            fresh.append(new)
+            if new:
+                data_object = (event.get("data") or {}).get("object") or {}
+                rows.append([event_id, event.get("type", ""), int(event.get("created") or 0), data_object.get("id"),
+                             raw, now])
+        # ON CONFLICT: another replica may store the same event meanwhile (both then queue it; the
+        # job's key makes that one job).
+        insert_rows(self.db, "INSERT INTO stripe_events (id, type, created, object_id, payload, received_at) VALUES ",
+                    rows, " ON CONFLICT (id) DO NOTHING")
+        return fresh
 
     def decide(self, event_id: str, outcome: str) -> None:
         self.db.execute("UPDATE stripe_events SET outcome = ?, processed_at = ? WHERE id = ?",
@@ -443,6 +496,17 @@ class SqlJobOutbox:
         self.db = db
         self.clock = clock
         self.lanes_touched = lanes_touched
+
+    def add_many(self, jobs: Sequence[tuple[JobPayload, str]]) -> None:
+        """Queue many jobs at once (each once per key), with no delay and no channel."""
+        if not jobs:
+            return
+        now = self.clock()
+        insert_rows(self.db, "INSERT INTO jobs (kind, key, lane, payload, status, attempts, run_after, lease_until, "
+                             "created_at, updated_at) VALUES ",
+                    [[payload.KIND, key, payload.lane().value, payload.model_dump_json(), "pending", 0, now, 0, now,
+                      now] for payload, key in jobs], " ON CONFLICT (key) DO NOTHING")
+        self.lanes_touched.update(payload.lane().value for payload, _ in jobs)
 
     def add(self, payload: JobPayload, key: str, *, delay: float = 0.0, channel: str | None = None) -> bool:
         now = self.clock()
