@@ -22,7 +22,7 @@ from bot.adapters.courier import Courier
 from bot.adapters.slack import SlackOut, build_web_client
 from bot.adapters.stripe import StripeGateway
 from bot.config import Settings
-from bot.container import JobSubmitter, ModalDefaults, Services
+from bot.container import JobSubmitter, Services
 from bot.jobs.handlers import JobServices, job_registry
 from bot.jobs.model import Lane
 from bot.jobs.payloads import ALL_PAYLOADS, RefreshCatalog, SweepOverdue
@@ -34,6 +34,7 @@ from bot.services.catalog import Catalog
 from bot.services.invoicing import Invoicing
 from bot.services.messages import InvoiceMessages
 from bot.services.notifications import Notifications
+from bot.services.replies import ModalDefaults, Replies
 from bot.services.routing import Routing
 from bot.store import open_store
 from bot.store.ports import Store
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CATALOG_REFRESH_SECONDS = 600
+REPLY_THREADS = 4
 EVENT_BATCH = 100  # events decided per transaction: ~10 ms of the write lock
 OVERDUE_SWEEP_SECONDS = 900
 
@@ -86,6 +88,8 @@ class Bot:
 def lanes(settings: Settings) -> list[LaneConfig]:
     """Interactive work (a person waits on Stripe calls of up to seconds each) gets the most threads."""
     return [
+        # Forms must open within Slack's 3 s of the trigger: never behind a create waiting on Stripe.
+        LaneConfig(Lane.REPLIES, REPLY_THREADS),
         LaneConfig(Lane.INTERACTIVE, settings.worker_threads),
         # Stored events are decided in batches: one transaction, and one claim, for many.
         LaneConfig(Lane.EVENTS, 1, batch=EVENT_BATCH),
@@ -120,7 +124,10 @@ def build(settings: Settings, *, store: Store | None = None, stripe: StripeGatew
     access = Access(AccessLists(settings.creator_ids, settings.admin_ids, settings.viewer_ids), people,
                     group_members=slack.usergroup_members, channel_members=slack.channel_members,
                     team_id=slack.team_id)
-    registry = job_registry(JobServices(invoicing, catalog, notifications, access, slack))
+    browser = Browser(store, stripe, people, access, clock)
+    replies = Replies(store, slack, access, browser, Routing(store, settings.payments_channel),
+                      ModalDefaults(settings.default_currency, settings.default_days_until_due))
+    registry = job_registry(JobServices(invoicing, catalog, notifications, access, slack, replies))
     registry.require(ALL_PAYLOADS)
     scheduler = Scheduler(store, [Periodic(RefreshCatalog(), CATALOG_REFRESH_SECONDS),
                                   Periodic(SweepOverdue(), OVERDUE_SWEEP_SECONDS)], clock)
@@ -128,16 +135,8 @@ def build(settings: Settings, *, store: Store | None = None, stripe: StripeGatew
                       max_attempts=settings.job_max_attempts, scheduler=scheduler)
     runner: JobRunner = WorkerProcess(settings) if settings.worker_mode == "process" else workers
     store.on_commit(runner.wake)
-    services = Services(
-        reads=store.reads,
-        jobs=JobSubmitter(store),
-        access=access,
-        people=people,
-        browser=Browser(store, stripe, people, access, clock),
-        routing=Routing(store, settings.payments_channel),
-        modal_defaults=ModalDefaults(settings.default_currency, settings.default_days_until_due),
-        response_origins=settings.response_origins,
-    )
+    services = Services(reads=store.reads, jobs=JobSubmitter(store), access=access,
+                        response_origins=settings.response_origins)
     bolt = App(
         client=web_client,
         # In HTTP mode `bot/web.py` verifies every request's signature before Bolt parses it; Socket
@@ -145,7 +144,10 @@ def build(settings: Settings, *, store: Store | None = None, stripe: StripeGatew
         signing_secret="verified-by-the-http-edge",
         request_verification_enabled=False,
         token_verification_enabled=False,
-        process_before_response=False,
+        # A listener runs in the request's own thread and its ack goes out as it returns; what comes
+        # after the ack is a job (`bot/services/replies.py`). With this off, Bolt would run every
+        # listener in a thread of its own and poll for the ack every 10 ms.
+        process_before_response=True,
     )
     handlers.register(bolt, services)
     return Bot(settings, store, stripe, slack, services, invoicing, notifications, workers, runner, bolt,

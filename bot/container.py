@@ -1,4 +1,5 @@
-"""What Slack listeners get: reads, a way to queue work, the access model and the read-side use cases.
+"""What Slack listeners get: reads (to validate a form, to answer a search) and a way to queue
+work. Everything else a listener's answer needs happens in a job (`bot/services/replies.py`).
 
 Its own module, imported by both the bootstrap and `handlers/`, so listeners never import the
 module that builds the app (no import cycle), and never receive the worker, the raw store's
@@ -11,16 +12,7 @@ from dataclasses import dataclass
 
 from bot.access import Access
 from bot.jobs.model import JobPayload
-from bot.people import People
-from bot.services.browse import Browser
-from bot.services.routing import Routing
 from bot.store.ports import Reads, Store
-
-
-@dataclass(frozen=True)
-class ModalDefaults:
-    currency: str
-    days_until_due: int
 
 
 class JobSubmitter:
@@ -41,9 +33,5 @@ class JobSubmitter:
 class Services:
     reads: Reads
     jobs: JobSubmitter
-    access: Access
-    people: People
-    browser: Browser
-    routing: Routing
-    modal_defaults: ModalDefaults
+    access: Access  # for the searches, which answer in their ack (from caches, as a rule)
     response_origins: frozenset[str]  # where a request's response_url may point (Slack's hosts)

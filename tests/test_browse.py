@@ -83,6 +83,13 @@ def test_list_filters_by_status_and_customer(bot: RunningBot, fake_slack: FakeSl
     assert "No invoices match" in json.dumps(command(bot, fake_slack, "list void"))
 
 
+def test_a_command_whose_text_says_payload_is_still_a_command(bot: RunningBot, fake_slack: FakeSlack) -> None:
+    # Bolt alone takes any form body containing "payload" for an interaction and leaves it empty.
+    seed(bot, 1, status="open", name="Payload Logistics")
+    seed(bot, 2, status="open", name="Globex")
+    assert numbers_in(command(bot, fake_slack, "list payload")) == ["SEED-00001"]
+
+
 def test_show_by_number_by_stripe_id_and_unknown(bot: RunningBot, fake_slack: FakeSlack,
                                                  fake_stripe: FakeStripe) -> None:
     invoice = create_invoice(bot, fake_slack, fake_stripe)

@@ -147,12 +147,13 @@ class SlackOut:
             logger.warning("no permalink for %s/%s", channel, ts)
             return None
 
-    def respond(self, response_url: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+    def respond(self, response_url: str, text: str, blocks: list[dict[str, Any]] | None = None, *,
+                replace_original: bool = False) -> None:
         """Answer a slash command through its response_url (works where the bot is not a member)."""
         if not is_slack_origin(response_url, self.response_origins):
             raise SlackFailure("response_url is not one of Slack's", retryable=False)
         response = WebhookClient(response_url, timeout=10).send(
-            text=text, blocks=blocks, response_type="ephemeral", replace_original=False
+            text=text, blocks=blocks, response_type="ephemeral", replace_original=replace_original
         )
         if response.status_code >= 500 or response.status_code == 429:
             raise SlackFailure(f"response_url answered {response.status_code}", retryable=True)

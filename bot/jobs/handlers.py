@@ -10,10 +10,13 @@ from bot.adapters.slack import SlackOut
 from bot.jobs.model import Job
 from bot.jobs.payloads import (
     AddCatalogPrice,
+    AnswerAction,
+    AnswerCommand,
     ChannelNotice,
     CreateInvoice,
     InvoiceAction,
     ProcessEvent,
+    PublishHome,
     PublishInvoice,
     RefreshCatalog,
     RefreshMessage,
@@ -27,6 +30,7 @@ from bot.mrkdwn import escape
 from bot.services.catalog import Catalog
 from bot.services.invoicing import Invoicing
 from bot.services.notifications import Notifications
+from bot.services.replies import Replies
 
 
 @dataclass(frozen=True)
@@ -36,12 +40,23 @@ class JobServices:
     notifications: Notifications
     access: Access
     slack: SlackOut
+    replies: Replies
 
 
 def job_registry(services: JobServices) -> Registry:
     invoicing, catalog, notifications, slack = (services.invoicing, services.catalog, services.notifications,
                                                 services.slack)
     registry = Registry()
+
+    def cannot_answer(response_url: str | None, reason: str) -> None:
+        if response_url:
+            slack.respond(response_url, f":warning: I couldn't answer that: {escape(reason)}. Try again in a moment.")
+
+    registry.add(AnswerCommand, lambda answer, job: services.replies.answer_command(answer.command, job.key),
+                 on_give_up=lambda answer, reason: cannot_answer(answer.command.get("response_url"), reason))
+    registry.add(AnswerAction, lambda answer, job: services.replies.answer_action(answer.body, job.key),
+                 on_give_up=lambda answer, reason: cannot_answer(answer.body.get("response_url"), reason))
+    registry.add(PublishHome, lambda home, job: services.replies.publish_home(home.user_id))
 
     def create_invoice(submission: CreateInvoice, job: Job) -> None:
         refusal = services.access.refusal(Action.CREATE, submission.user_id)

@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict
 class Lane(StrEnum):
     """Each lane has its own workers, so work in one never waits behind a backlog in another."""
 
-    INTERACTIVE = "interactive"  # a person is waiting: modal submits, buttons, command replies
+    REPLIES = "replies"  # a person is looking: forms to open (within 3 s), answers, App Home
+    INTERACTIVE = "interactive"  # a person is waiting on Stripe: modal submits, buttons, catalog changes
     EVENTS = "events"  # deciding what stored Stripe events mean
     OWN = "own"  # news about invoices made in Slack: their messages, threads and notices
     BULK = "bulk"  # announcements of invoices made elsewhere (a month-end billing run)

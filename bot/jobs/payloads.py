@@ -5,13 +5,38 @@ Kinds and field names are stored in the database: renaming one needs a migration
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from bot.jobs.model import JobPayload, Lane
 
 InvoiceActionName = Literal["send", "void", "uncollectible", "remind"]
+
+
+class AnswerCommand(JobPayload):
+    """`/invoice` after its ack: the command as Slack sent it (text, user, channel, trigger, response_url)."""
+
+    KIND: ClassVar[str] = "answer_command"
+    LANE: ClassVar[Lane] = Lane.REPLIES
+
+    command: dict[str, str]
+
+
+class AnswerAction(JobPayload):
+    """A button after its ack: the interaction as Slack sent it (the form's state with it, if any)."""
+
+    KIND: ClassVar[str] = "answer_action"
+    LANE: ClassVar[Lane] = Lane.REPLIES
+
+    body: dict[str, Any]
+
+
+class PublishHome(JobPayload):
+    KIND: ClassVar[str] = "publish_home"
+    LANE: ClassVar[Lane] = Lane.REPLIES
+
+    user_id: str
 
 
 class SubmittedLine(BaseModel):
@@ -149,6 +174,6 @@ class SweepOverdue(JobPayload):
 
 
 ALL_PAYLOADS: tuple[type[JobPayload], ...] = (
-    CreateInvoice, PublishInvoice, InvoiceAction, AddCatalogPrice, Respond, TellUser, ProcessEvent, RefreshMessage,
-    ThreadReply, ChannelNotice, RefreshCatalog, SweepOverdue,
+    AnswerCommand, AnswerAction, PublishHome, CreateInvoice, PublishInvoice, InvoiceAction, AddCatalogPrice, Respond,
+    TellUser, ProcessEvent, RefreshMessage, ThreadReply, ChannelNotice, RefreshCatalog, SweepOverdue,
 )

@@ -1,38 +1,21 @@
-"""App Home: a "New invoice" button, open and overdue totals per currency, the rep's recent invoices."""
+"""App Home: queued (the event's id keeps a redelivery from drawing it twice), then acked."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
-from slack_sdk import WebClient
 
-from bot import blocks
-from bot.access import Action
-from bot.blocks import ActionId
+from bot.jobs.payloads import PublishHome
 from handlers.context import services_of
 
 
-def home_opened(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-    if event.get("tab") not in (None, "home"):
-        return
-    user_id = event["user"]
-    client.views_publish(user_id=user_id, view=services_of(context).browser.home(user_id))
-
-
-def home_new_invoice(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+def home_opened(ack: Ack, body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
+    if event.get("tab") in (None, "home"):
+        key = f"home:{body.get('event_id') or event.get('event_ts')}:{event['user']}"
+        services_of(context).jobs.submit(PublishHome(user_id=event["user"]), key=key)
     ack()
-    services = services_of(context)
-    refusal = services.access.refusal(Action.CREATE, body["user"]["id"])
-    if refusal:
-        client.views_open(trigger_id=body["trigger_id"], view=blocks.status_view("Not allowed", refusal))
-        return
-    defaults = services.modal_defaults
-    state = blocks.ModalState(channel_id="", default_currency=defaults.currency,
-                              default_days=defaults.days_until_due)
-    client.views_open(trigger_id=body["trigger_id"], view=blocks.invoice_modal(state))
 
 
 def register(app: App) -> None:
     app.event("app_home_opened")(home_opened)
-    app.action(ActionId.HOME_NEW_INVOICE.value)(home_new_invoice)

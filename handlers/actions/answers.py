@@ -1,0 +1,34 @@
+"""Buttons whose answer needs Slack or Stripe (the invoice's buttons, "Show more", "Open", "Add
+line", App Home's "New invoice"): queued as a job, then acked; the job answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+
+from bot.blocks import ActionId
+from bot.jobs.payloads import AnswerAction
+from handlers.context import services_of
+
+ANSWERED = (ActionId.INVOICE_SEND, ActionId.INVOICE_VOID, ActionId.INVOICE_UNCOLLECTIBLE, ActionId.INVOICE_REMIND,
+            ActionId.LIST_MORE, ActionId.SHOW_INVOICE, ActionId.ADD_LINE, ActionId.HOME_NEW_INVOICE)
+# What of the interaction the answer needs (the form's state comes with `view`).
+KEPT = ("user", "actions", "channel", "response_url", "trigger_id", "view", "container")
+
+
+def queue_answer(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+    pressed = body["actions"][0]
+    key = f"action:{pressed.get('action_ts') or body['trigger_id']}:{body['user']['id']}"
+    services_of(context).jobs.submit(AnswerAction(body={k: body[k] for k in KEPT if k in body}), key=key)
+    ack()
+
+
+def open_link(ack: Ack) -> None:
+    ack()  # a link button: Slack opens the URL, the app only has to acknowledge
+
+
+def register(app: App) -> None:
+    app.action(ActionId.INVOICE_OPEN.value)(open_link)
+    for action_id in ANSWERED:
+        app.action(action_id.value)(queue_answer)
