@@ -296,3 +296,47 @@ def test_a_batch_that_fails_whole_falls_back_to_one_job_at_a_time(store: SqliteS
         pool.stop()
     assert sorted(singles) == ["evt_1", "evt_2", "evt_poison"]
     assert store.queue.stats().counts == {"done": 2, "failed": 1}
+
+
+# --- submissions written together (group commit) -------------------------------------------------
+def test_submissions_at_once_are_each_queued_once_and_told_so(store: SqliteStore) -> None:
+    from bot.container import JobSubmitter
+
+    submitter = JobSubmitter(store)
+    keys = [f"create:V{n % 25}" for n in range(100)]  # each view submitted four times, all at once
+    answers: list[tuple[str, bool]] = []
+    start = threading.Barrier(20)
+
+    def submit_share(share: list[str]) -> None:
+        start.wait()
+        for key in share:
+            answers.append((key, submitter.submit(RefreshMessage(invoice_id=key), key=key)))
+
+    threads = [threading.Thread(target=submit_share, args=(keys[n::20],)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(answers) == 100
+    assert sorted(key for key, added in answers if added) == sorted(set(keys))  # one "added" per key
+    assert sqlite3.connect(store.path).execute("SELECT count(*) FROM jobs").fetchone()[0] == 25
+
+
+def test_a_failed_group_write_reaches_every_submitter_and_the_next_write_works(tmp_path: Path) -> None:
+    from bot.container import JobSubmitter
+
+    store = SqliteStore(str(tmp_path / "flaky.db"))
+    real = store.unit_of_work
+    failures = iter([True])
+
+    def unit_of_work() -> Any:
+        if next(failures, False):
+            raise sqlite3.OperationalError("disk I/O error")
+        return real()
+
+    store.unit_of_work = unit_of_work  # type: ignore[method-assign]
+    submitter = JobSubmitter(store)
+    with pytest.raises(sqlite3.OperationalError):
+        submitter.submit(RefreshMessage(invoice_id="in_1"), key="refresh:1")
+    assert submitter.submit(RefreshMessage(invoice_id="in_1"), key="refresh:1") is True
+    store.close()
