@@ -33,6 +33,10 @@ class _ServedFakeSlack(FakeSlack):
     def calls_since(self, start: int) -> list[Call]:
         return self.calls[start:]
 
+    def add_channels(self, channel_ids: list[str]) -> None:
+        for channel_id in channel_ids:
+            self.add_channel(channel_id)
+
 
 class _Manager(BaseManager):
     pass
@@ -40,7 +44,7 @@ class _Manager(BaseManager):
 
 _Manager.register("FakeSlack", _ServedFakeSlack, exposed=(
     "serve", "stop", "reset", "new_trigger_id", "response_url", "calls_to", "call_count", "calls_since", "messages",
-    "enforce_pace"))
+    "enforce_pace", "add_channels"))
 
 
 class SlackFake:
@@ -73,6 +77,9 @@ class SlackFake:
 
     def enforce_pace(self, posts_per_second: float | None = 1.0, burst: int = 3) -> None:
         self._proxy.enforce_pace(posts_per_second, burst)
+
+    def add_channels(self, channel_ids: list[str]) -> None:
+        self._proxy.add_channels(channel_ids)
 
 
 @dataclass

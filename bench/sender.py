@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import sys
 import time
 from array import array
@@ -79,6 +80,36 @@ def build_plan(url: str, *, count: int, empty: bool, event_type: str, prefix: st
         order.append(len(requests))
         requests.append(build_request("POST", target, host, headers, payload.encode()))
         event_ids.append(ids.event_id)
+    return Plan(requests, event_ids, order)
+
+
+MONTH_END_TYPES = ("invoice.finalized", "invoice.sent", "invoice.paid")
+
+
+def month_end_plan(url: str, *, own: int, foreign: int, redelivered: float, seed: int, secret: str) -> Plan:
+    """A month-end billing run: `invoice.finalized`, `.sent` and `.paid` for `own` invoices made in
+    Slack (prefix `own`) and `foreign` made elsewhere (prefix `ext`), a `redelivered` fraction of
+    them sent twice (Stripe's at-least-once), all shuffled (Stripe's order is no order)."""
+    parts = urlsplit(url)
+    target, host = parts.path or "/", parts.netloc
+    timestamp = int(time.time())
+    requests: list[bytes] = []
+    event_ids: list[str | None] = []
+    for prefix, invoices in (("own", own), ("ext", foreign)):
+        for index in range(invoices):
+            invoice = events.ids(prefix, index)
+            for kind in MONTH_END_TYPES:
+                ids = events.EventIds(f"evt_{prefix}_{kind.split('.')[1]}_{index:07d}", invoice.invoice_id,
+                                      invoice.number)
+                payload = events.body(kind, ids)
+                headers = {"Content-Type": "application/json; charset=utf-8",
+                           "Stripe-Signature": stripe_signature(secret, payload, timestamp)}
+                requests.append(build_request("POST", target, host, headers, payload.encode()))
+                event_ids.append(ids.event_id)
+    shuffle = random.Random(seed)
+    order = list(range(len(requests)))
+    order += shuffle.sample(order, round(len(order) * redelivered))
+    shuffle.shuffle(order)
     return Plan(requests, event_ids, order)
 
 
@@ -144,10 +175,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", default="ingest")
     parser.add_argument("--secret", default=WEBHOOK_SECRET)
     parser.add_argument("--duplicate-every", type=int, default=50, help="every Nth request re-sends an earlier event")
+    parser.add_argument("--month-end", nargs=2, type=int, metavar=("OWN", "FOREIGN"),
+                        help="send a month-end run instead (see month_end_plan) for OWN and FOREIGN invoices")
+    parser.add_argument("--redelivered", type=float, default=0.05)
+    parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
 
-    plan = build_plan(args.url, count=args.count, empty=args.empty, event_type=args.event_type,
-                      prefix=args.prefix, secret=args.secret, duplicate_every=args.duplicate_every)
+    if args.month_end:
+        plan = month_end_plan(args.url, own=args.month_end[0], foreign=args.month_end[1],
+                              redelivered=args.redelivered, seed=args.seed, secret=args.secret)
+    else:
+        plan = build_plan(args.url, count=args.count, empty=args.empty, event_type=args.event_type,
+                          prefix=args.prefix, secret=args.secret, duplicate_every=args.duplicate_every)
     tally, elapsed = asyncio.run(run(args.url, plan, concurrency=args.concurrency, duration=args.duration,
                                      rate=args.rate))
     answered = sum(tally.statuses.values())

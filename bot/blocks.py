@@ -38,6 +38,7 @@ from slack_sdk.models.views import View
 
 from bot import money
 from bot.domain.invoices import Invoice, InvoiceLine
+from bot.domain.notices import NOTICE_KINDS
 from bot.domain.records import AuditEntry, CurrencyTotals, Customer, Price
 from bot.mrkdwn import escape, link, truncate
 
@@ -412,35 +413,203 @@ def payment_notice(kind: str, invoice: Invoice, message_link: str | None) -> tup
     return text, notice(body, context=" · ".join(links) or None)
 
 
-def digest(items: list[tuple[str, Invoice]]) -> tuple[str, list[dict[str, Any]]]:
-    """Many notices as one message: counts and totals per kind and currency, then every invoice."""
-    totals: dict[tuple[str, str], int] = {}
-    counts: dict[str, int] = {}
-    for kind, invoice in items:
-        counts[kind] = counts.get(kind, 0) + 1
-        key = (kind, invoice.currency)
-        totals[key] = totals.get(key, 0) + invoice.total
-    summary_parts = []
-    for kind in ("paid", "failed", "processing", "overdue"):
-        if not counts.get(kind):
-            continue
-        amounts = ", ".join(
-            f"{money.format_amount(amount, currency)} {currency.upper()}"
-            for (k, currency), amount in sorted(totals.items()) if k == kind
-        )
-        summary_parts.append(f"{counts[kind]} {'invoice' if counts[kind] == 1 else 'invoices'} {kind} – {amounts}")
-    summary = "; ".join(summary_parts) or f"{len(items)} invoice updates"
-    lines = [f"{NOTICE_HEADLINES.get(kind, '*Update*').split(' ', 1)[0]} {_invoice_line(inv)}" for kind, inv in items]
-    sections: list[Block] = [SectionBlock(text=MarkdownTextObject(text=f"*{escape(summary)}*"))]
-    chunk: list[str] = []
+# --- digests -----------------------------------------------------------------------------------
+# What Slack takes in one chat.postMessage, and where each figure comes from:
+# - at most 50 blocks ("You can include up to 50 blocks in each message", Block Kit reference,
+#   api.slack.com/reference/block-kit/blocks), and a section's text at most 3,000 characters (same
+#   page; slack_sdk's SectionBlock enforces it);
+# - the blocks together are capped as well, whatever each holds: past it Slack answers
+#   `msg_blocks_too_long`. Slack publishes no figure for sections; its engineers put it at "12,000
+#   text characters with a buffer for block containers" (slackapi/bolt-js#2509), and the
+#   measurements in slackapi/bolt-js#2867 (9,597 characters of text in 50 blocks accepted, 11,341 in
+#   45 refused) bound that buffer at 48 characters a block at most. We count 50.
+# - the top-level `text` is truncated past 40,000 characters (api.slack.com/changelog/
+#   2018-04-truncating-really-long-messages); a digest's is a one-line summary.
+# So the whole-message cap binds long before 50 blocks of 3,000 characters would (150,000).
+# Lengths are counted in UTF-16 code units (JavaScript's `length`, the unit of those measurements):
+# never fewer than Python's len, so a limit kept in these units holds in either.
+MESSAGE_MAX_BLOCKS = 50
+SECTION_TEXT_MAX = 3000
+MESSAGE_BLOCKS_TEXT_MAX = 12_000
+BLOCK_CONTAINER_COST = 50
+# One digest line is `number · customer · amount`: the first two come from Stripe and people and are
+# cut (visibly, with "…") to these many characters once escaped; an amount is never cut (Stripe's
+# largest, IDR 999,999,999,999.99, is 24 characters at most, `-F CFA99,999,999,999,999` in XOF).
+DIGEST_NUMBER_MAX = 30  # Stripe's numbers (`PREFIX-0001`) and ids (`in_` + 24) fit whole
+DIGEST_CUSTOMER_MAX = 40
+DIGEST_TOTALS_ROWS = 4  # currencies whose totals row the capacity keeps room for
+STRIPE_MAX_AMOUNT = 10**14 - 1  # minor units: IDR's 12 integer digits and 2 decimals
+DIGEST_TOTAL_LABELS = {"paid": "paid", "failed": "failed", "processing": "processing", "overdue": "overdue"}
+
+
+def slack_length(text: str) -> int:
+    """`text`'s length in UTF-16 code units, the unit Slack's limits are held to here."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def message_size(message_blocks: list[dict[str, Any]]) -> int:
+    """What blocks count against MESSAGE_BLOCKS_TEXT_MAX: every `text` in them, plus
+    BLOCK_CONTAINER_COST per block."""
+
+    def texts(node: Any) -> int:
+        if isinstance(node, list):
+            return sum(texts(item) for item in node)
+        if not isinstance(node, dict):
+            return 0
+        return sum(slack_length(value) if key == "text" and isinstance(value, str) else texts(value)
+                   for key, value in node.items())
+
+    return texts(message_blocks) + BLOCK_CONTAINER_COST * len(message_blocks)
+
+
+def fits_one_message(message_blocks: list[dict[str, Any]]) -> bool:
+    return len(message_blocks) <= MESSAGE_MAX_BLOCKS and message_size(message_blocks) <= MESSAGE_BLOCKS_TEXT_MAX
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` on one line, escaped for mrkdwn, in at most `limit` UTF-16 units: cut visibly with
+    "…", never inside an entity (`&amp;`) or a character."""
+    flat = " ".join(text.split())
+    escaped = escape(flat)
+    if slack_length(escaped) <= limit:
+        return escaped
+    kept, size = [], 0
+    for char in flat:
+        piece = escape(char)
+        cost = len(piece) + (ord(char) > 0xFFFF)  # a character beyond the BMP is two UTF-16 units
+        if size + cost > limit - 1:
+            break
+        kept.append(piece)
+        size += cost
+    return "".join(kept) + "…"
+
+
+@dataclass(frozen=True)
+class DigestMessage:
+    """One digest as posted: fallback text, blocks, and how many of the items it names (the first
+    `named`; the rest did not fit in one message and must go in another)."""
+
+    text: str
+    blocks: list[dict[str, Any]]
+    named: int
+
+
+def digest_line(invoice: Invoice) -> str:
+    """An invoice in a digest, at most DIGEST_NUMBER_MAX + DIGEST_CUSTOMER_MAX + 6 characters
+    besides its amount."""
+    number = clip(invoice.number or invoice.stripe_id, DIGEST_NUMBER_MAX)
+    customer = clip(invoice.customer_label or "unknown customer", DIGEST_CUSTOMER_MAX)
+    line = f"{number} · {customer} · {escape(money.format_amount(invoice.total, invoice.currency))}"
+    return truncate(line, SECTION_TEXT_MAX)  # only an amount thousands of digits long could need it
+
+
+def digest(items: Sequence[tuple[str, Invoice]], *, fit: bool = True,
+           budget: int = MESSAGE_BLOCKS_TEXT_MAX) -> DigestMessage:
+    """Many notices as one message: first the totals per currency (amount and count per kind of
+    notice), then every invoice, under a heading per kind.
+
+    With `fit`, names as many of `items` as one message can carry (`budget`: its blocks' size as
+    `message_size` counts it), in order, and always the first; the caller must send the rest in
+    another message. Without it (the items were promised to this message), names them all. The same
+    items always render the same message.
+    """
+    lines = [digest_line(invoice) for _, invoice in items]
+    named = len(items)
+    if fit and items and not _sections_fit(_digest_sections(items, lines, len(items)), budget):
+        low, high = 1, len(items) - 1  # the largest prefix that fits: each item only ever adds text
+        while low < high:
+            middle = (low + high + 1) // 2
+            if _sections_fit(_digest_sections(items, lines, middle), budget):
+                low = middle
+            else:
+                high = middle - 1
+        named = low
+    sections = _digest_sections(items, lines, named)
+    message_blocks = [SectionBlock(text=MarkdownTextObject(text=text)).to_dict() for text in sections]
+    return DigestMessage(_digest_text(items[:named]), message_blocks, named)
+
+
+def _sections_fit(sections: list[str], budget: int) -> bool:
+    """`message_size` of these sections, counted without building them, within `budget`."""
+    size = sum(slack_length(text) for text in sections) + BLOCK_CONTAINER_COST * len(sections)
+    return len(sections) <= MESSAGE_MAX_BLOCKS and size <= budget
+
+
+def _kinds(items: Sequence[tuple[str, Invoice]]) -> list[str]:
+    """The kinds present: the known ones in their order, then any other in order of appearance."""
+    present = list(dict.fromkeys(kind for kind, _ in items))
+    return [kind for kind in NOTICE_KINDS if kind in present] + [k for k in present if k not in NOTICE_KINDS]
+
+
+def _digest_sections(items: Sequence[tuple[str, Invoice]], lines: list[str], count: int) -> list[str]:
+    """The text of each section of a digest of the first `count` items."""
+    chosen = items[:count]
+    totals: dict[str, dict[str, list[int]]] = {}  # currency -> kind -> [amount, count]
+    for kind, invoice in chosen:
+        entry = totals.setdefault(invoice.currency, {}).setdefault(kind, [0, 0])
+        entry[0] += invoice.total
+        entry[1] += 1
+    kinds = _kinds(chosen)
+    rows = []
+    for currency in sorted(totals):
+        parts = [f"{DIGEST_TOTAL_LABELS.get(kind) or clip(kind, 20)} "
+                 f"{escape(money.format_amount(totals[currency][kind][0], currency))} ({totals[currency][kind][1]})"
+                 for kind in kinds if kind in totals[currency]]
+        rows.append(f"*{clip(currency.upper(), 8)}*  " + " · ".join(parts))
+    noun = "invoice" if count == 1 else "invoices"
+    sections = _chunk([f"*Invoice digest: {count} {noun}*", *rows])
+    for kind in kinds:
+        numbered = [lines[index] for index, (k, _) in enumerate(chosen) if k == kind]
+        heading = NOTICE_HEADLINES.get(kind) or f"*{clip(kind, 20)}*"
+        sections += _chunk([f"{heading} ({len(numbered)})", *numbered])
+    return sections
+
+
+def _chunk(lines: list[str]) -> list[str]:
+    """Lines joined into section texts of at most SECTION_TEXT_MAX characters each."""
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
     for line in lines:
-        if sum(len(part) + 1 for part in chunk) + len(line) > 2900:
-            sections.append(SectionBlock(text=MarkdownTextObject(text="\n".join(chunk))))
-            chunk = []
-        chunk.append(line)
-    if chunk:
-        sections.append(SectionBlock(text=MarkdownTextObject(text="\n".join(chunk))))
-    return truncate(summary, 3000), [block.to_dict() for block in sections[:50]]
+        length = slack_length(line)
+        if current and size + 1 + length > SECTION_TEXT_MAX:
+            chunks.append("\n".join(current))
+            current, size = [], 0
+        size += length + (1 if current else 0)
+        current.append(line)
+    if current:
+        chunks.append("\n".join(current))
+    return chunks
+
+
+def _digest_text(items: Sequence[tuple[str, Invoice]]) -> str:
+    """The notification's text: counts only, so it stays short whatever the currencies."""
+    counts = [f"{sum(1 for k, _ in items if k == kind)} {DIGEST_TOTAL_LABELS.get(kind) or clip(kind, 20)}"
+              for kind in _kinds(items)]
+    noun = "invoice" if len(items) == 1 else "invoices"
+    return f"Invoice digest: {len(items)} {noun} ({', '.join(counts)})"
+
+
+@functools.cache
+def digest_capacity() -> int:
+    """How many invoices one digest can always name, however long their numbers, names and amounts
+    and with up to DIGEST_TOTALS_ROWS currencies: the largest digest of the worst such invoices that
+    fits one message. Claim at most this many notices for a digest; `digest` hands back what does not
+    fit (a digest in more currencies, absurd amounts)."""
+
+    def worst(currencies: Sequence[str], count: int) -> list[tuple[str, Invoice]]:
+        # Every kind in every currency's row; numbers and names past their cut; amounts at Stripe's
+        # largest, negative (a credit), so each row's totals are as long as they can get.
+        return [(NOTICE_KINDS[n % len(NOTICE_KINDS)],
+                 Invoice(stripe_id=f"in_{n}", status="paid", number="N" * 100, customer_name="W" * 300,
+                         currency=currencies[(n // len(NOTICE_KINDS)) % len(currencies)],
+                         total=-STRIPE_MAX_AMOUNT))
+                for n in range(count)]
+
+    longest = sorted(money.SUPPORTED_CURRENCIES,
+                     key=lambda code: (-len(money.format_amount(-STRIPE_MAX_AMOUNT, code)), code))
+    most = (MESSAGE_BLOCKS_TEXT_MAX // (DIGEST_NUMBER_MAX + DIGEST_CUSTOMER_MAX)) + 1  # more than can fit
+    return min(digest(worst(longest[:rows], most)).named for rows in (1, DIGEST_TOTALS_ROWS))
 
 
 def home_view(totals: list[CurrencyTotals], recent: list[Invoice], *, may_create: bool = True,

@@ -25,9 +25,10 @@ from bot.config import Settings
 from bot.container import JobSubmitter, Services
 from bot.jobs.handlers import JobServices, job_registry
 from bot.jobs.model import Lane
-from bot.jobs.payloads import ALL_PAYLOADS, RefreshCatalog, SweepOverdue
+from bot.jobs.payloads import ALL_PAYLOADS, PruneTables, RefreshCatalog, SweepOverdue
 from bot.jobs.schedule import Periodic, Scheduler
 from bot.jobs.worker import LaneConfig, LaneSignals, WorkerHealth, Workers
+from bot.metrics import Metrics, Sample
 from bot.people import People
 from bot.services.browse import Browser
 from bot.services.catalog import Catalog
@@ -38,6 +39,7 @@ from bot.services.replies import ModalDefaults, Replies
 from bot.services.routing import Routing
 from bot.store import open_store
 from bot.store.ports import Store
+from bot.store.retention import Pruner
 from bot.webhook import WebhookReceiver
 from bot.worker_process import WorkerProcess
 
@@ -50,6 +52,7 @@ CATALOG_REFRESH_SECONDS = 600
 REPLY_THREADS = 4
 EVENT_BATCH = 100  # events decided per transaction: ~10 ms of the write lock
 OVERDUE_SWEEP_SECONDS = 900
+PRUNE_SECONDS = 3600
 
 
 @dataclass
@@ -65,6 +68,8 @@ class Bot:
     runner: JobRunner  # what runs the jobs: those workers, or a worker process
     bolt: App
     webhooks: WebhookReceiver
+    metrics: Metrics
+    remote_samples: Callable[[], list[Sample]]  # the worker process's counters (none when inline)
     socket_mode: SocketModeHandler | None = field(default=None)
 
     def start(self) -> None:
@@ -110,10 +115,12 @@ def build(settings: Settings, *, store: Store | None = None, stripe: StripeGatew
           web_client: WebClient | None = None, clock: Callable[[], float] = time.time) -> Bot:
     store = store or open_store(settings.database_url, clock=clock, pool_size=settings.database_pool_size)
     signals = LaneSignals()
+    metrics = Metrics()
     stripe = stripe or StripeGateway(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base,
-                                     timeout=settings.stripe_timeout)
-    web_client = web_client or build_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
-    slack = SlackOut(web_client, settings.response_origins)
+                                     timeout=settings.stripe_timeout, metrics=metrics)
+    web_client = web_client or build_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url,
+                                                metrics=metrics)
+    slack = SlackOut(web_client, settings.response_origins, metrics)
     courier = Courier(store, slack)
     messages = InvoiceMessages(store, slack, courier)
     invoicing = Invoicing(store, stripe, slack, messages, clock)
@@ -127,13 +134,18 @@ def build(settings: Settings, *, store: Store | None = None, stripe: StripeGatew
     browser = Browser(store, stripe, people, access, clock)
     replies = Replies(store, slack, access, browser, Routing(store, settings.payments_channel),
                       ModalDefaults(settings.default_currency, settings.default_days_until_due))
-    registry = job_registry(JobServices(invoicing, catalog, notifications, access, slack, replies))
+    registry = job_registry(JobServices(invoicing, catalog, notifications, access, slack, replies,
+                                        Pruner(store, settings.job_retention_days), metrics))
     registry.require(ALL_PAYLOADS)
     scheduler = Scheduler(store, [Periodic(RefreshCatalog(), CATALOG_REFRESH_SECONDS),
-                                  Periodic(SweepOverdue(), OVERDUE_SWEEP_SECONDS)], clock)
+                                  Periodic(SweepOverdue(), OVERDUE_SWEEP_SECONDS),
+                                  Periodic(PruneTables(), PRUNE_SECONDS)], clock)
     workers = Workers(store.queue, registry, lanes(settings), signals=signals, lease_seconds=settings.job_lease_seconds,
-                      max_attempts=settings.job_max_attempts, scheduler=scheduler)
+                      max_attempts=settings.job_max_attempts, scheduler=scheduler, metrics=metrics,
+                      single_fifo=settings.worker_lanes == "single_fifo")
     runner: JobRunner = WorkerProcess(settings) if settings.worker_mode == "process" else workers
+    # With the workers in a child process, their counters come over its health pipe.
+    remote_samples = runner.metric_samples if isinstance(runner, WorkerProcess) else list
     store.on_commit(runner.wake)
     services = Services(reads=store.reads, jobs=JobSubmitter(store), access=access,
                         response_origins=settings.response_origins)
@@ -150,5 +162,6 @@ def build(settings: Settings, *, store: Store | None = None, stripe: StripeGatew
         process_before_response=True,
     )
     handlers.register(bolt, services)
-    return Bot(settings, store, stripe, slack, services, invoicing, notifications, workers, runner, bolt,
-               WebhookReceiver(store, settings.stripe_webhook_secret.get_secret_value()))
+    webhooks = WebhookReceiver(store, settings.stripe_webhook_secret.get_secret_value(), metrics=metrics)
+    return Bot(settings, store, stripe, slack, services, invoicing, notifications, workers, runner, bolt, webhooks,
+               metrics, remote_samples)

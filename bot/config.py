@@ -94,11 +94,17 @@ class Settings(DatabaseSettings):
     # A job's lease, renewed every third of it while the job runs; after a crash, the dead process's
     # jobs are taken up again when their leases run out.
     job_lease_seconds: float = Field(default=30.0, ge=0.5, le=600)
+    # Days a finished job is kept (its key dedupes a resent request meanwhile); Stripe events are
+    # remembered at least 30 days whatever this says (bot/store/retention.py).
+    job_retention_days: int = Field(default=7, ge=1, le=3650)
     # A request must arrive whole within this many seconds of its first byte (slow clients are cut off).
     http_request_timeout: float = Field(default=10.0, gt=0, le=300)
     # "process": the workers run in a child process of `invoicebot serve`, so a backlog never slows
     # the HTTP edge; "inline": threads of the same process (tests, tiny deployments).
     worker_mode: Literal["process", "inline"] = "process"
+    # For the benchmark's baseline only (bench/month_end.py): "single_fifo" puts every job in one
+    # first-in, first-out line, one job per claim, as the queue was before lanes. Not for production.
+    worker_lanes: Literal["lanes", "single_fifo"] = "lanes"
 
     @field_validator("slack_bot_token")
     @classmethod

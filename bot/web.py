@@ -10,9 +10,14 @@ index lookups, whatever the backlog.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 
 import orjson
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from slack_bolt import BoltRequest
 from slack_bolt.adapter.starlette.handler import to_starlette_response
 from slack_bolt.error import BoltError
@@ -25,8 +30,12 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.bootstrap import Bot
+from bot.jobs.model import Lane
+from bot.metrics import Exposition
 from bot.urlencoded import parse_form
 from bot.webhook import MAX_WEBHOOK_BYTES, WebhookReceiver
+
+logger = logging.getLogger(__name__)
 
 STRIPE_PATH = "/stripe/webhook"
 
@@ -73,6 +82,7 @@ def asgi_app(bot: Bot) -> ASGIApp:
     settings = bot.settings
 
     async def slack_events(request: Request) -> Response:
+        arrived = time.perf_counter()
         try:
             body = await read_body(request, MAX_SLACK_BODY_BYTES)
         except Refused as refused:
@@ -91,7 +101,10 @@ def asgi_app(bot: Bot) -> ASGIApp:
             return JSONResponse({"error": "malformed request body"}, status_code=400)
         # Bolt's dispatch is synchronous: run it in a thread so the event loop keeps serving.
         bolt_response = await run_in_threadpool(bot.bolt.dispatch, bolt_request)
-        return to_starlette_response(bolt_response)
+        response = to_starlette_response(bolt_response)
+        kind = "slash_command" if "command" in bolt_request.body else str(bolt_request.body.get("type"))
+        bot.metrics.ack(kind, time.perf_counter() - arrived)
+        return response
 
     async def healthz(request: Request) -> Response:
         database = await run_in_threadpool(bot.store.ping)
@@ -104,6 +117,11 @@ def asgi_app(bot: Bot) -> ASGIApp:
             status_code=200 if ok else 503,
         )
 
+    exposition = Exposition(bot.metrics, bot.remote_samples, lambda: scrape_gauges(bot))
+
+    async def metrics(request: Request) -> Response:
+        return Response(await run_in_threadpool(exposition.render), media_type=CONTENT_TYPE_LATEST)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         bot.start()
@@ -112,7 +130,7 @@ def asgi_app(bot: Bot) -> ASGIApp:
         finally:
             await run_in_threadpool(bot.stop)
 
-    routes = [Route("/healthz", healthz, methods=["GET"])]
+    routes = [Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics, methods=["GET"])]
     if not settings.socket_mode:
         assert settings.slack_signing_secret is not None  # HTTP mode requires it (bot/config.py)
         verifier = SignatureVerifier(settings.slack_signing_secret.get_secret_value())
@@ -135,6 +153,34 @@ def asgi_app(bot: Bot) -> ASGIApp:
             await starlette(scope, receive, send)
 
     return app
+
+
+def scrape_gauges(bot: Bot) -> Iterator[Metric]:
+    """What the store and the workers say now, read at each scrape."""
+    health = bot.runner.health()
+    alive = GaugeMetricFamily("invoicebot_worker_threads_alive", "Worker threads running (of "
+                              "invoicebot_worker_threads); fewer means some are being restarted.", value=health.alive)
+    threads = GaugeMetricFamily("invoicebot_worker_threads", "Worker threads configured across lanes.",
+                                value=health.threads)
+    try:
+        waiting = bot.store.queue.waiting()
+        oldest = bot.store.queue.oldest_due()
+    except Exception:  # the scrape still answers: the database is down, and says so
+        logger.exception("could not read the job queue for /metrics")
+        yield GaugeMetricFamily("invoicebot_database_up", "1 when the database answered this scrape.", value=0)
+        yield from (alive, threads)
+        return
+    jobs = GaugeMetricFamily("invoicebot_jobs_waiting", "Unfinished jobs per lane: pending (ready, retrying, "
+                             "waiting for a channel's pace, or scheduled) and running (leased).",
+                             labels=["lane", "status"])
+    ages = GaugeMetricFamily("invoicebot_oldest_due_job_seconds", "Per lane, how long the oldest job that is due "
+                             "has waited (0: none waiting).", labels=["lane"])
+    for lane in Lane:
+        for status in ("pending", "running"):
+            jobs.add_metric([lane.value, status], waiting.get((lane.value, status), 0))
+        ages.add_metric([lane.value], oldest.get(lane.value, 0.0))
+    yield GaugeMetricFamily("invoicebot_database_up", "1 when the database answered this scrape.", value=1)
+    yield from (jobs, ages, alive, threads)
 
 
 class StripeDoor:

@@ -21,6 +21,7 @@ import orjson
 from stripe import SignatureVerificationError, WebhookSignature
 
 from bot.jobs.payloads import ProcessEvent
+from bot.metrics import Metrics
 from bot.store.ports import Store
 
 logger = logging.getLogger(__name__)
@@ -60,8 +61,10 @@ class WebhookReceiver:
     so a 2xx still means stored.
     """
 
-    def __init__(self, store: Store, secret: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: Store, secret: str, clock: Callable[[], float] = time.time,
+                 metrics: Metrics | None = None) -> None:
         self._store = store
+        self._metrics = metrics or Metrics()
         self._secret = secret
         self._clock = clock
         self._waiting: list[tuple[CheckedEvent, asyncio.Future[bool]]] = []
@@ -71,6 +74,7 @@ class WebhookReceiver:
     async def receive_async(self, raw: bytes, signature: str | None) -> WebhookResult:
         checked = self.check(raw, signature)
         if isinstance(checked, WebhookResult):
+            self._metrics.stripe_events.labels("refused").inc()
             return checked
         loop = asyncio.get_running_loop()
         stored: asyncio.Future[bool] = loop.create_future()
@@ -78,10 +82,13 @@ class WebhookReceiver:
         if self._flush_task is None or self._flush_task.done():
             self._flush_task = loop.create_task(self._flush(loop))
         try:
-            return _accepted(await stored)
+            new = await stored
         except Exception:  # logged by _flush, once per batch
             # Never a 2xx for an event that was not stored: Stripe sends it again.
+            self._metrics.stripe_events.labels("unavailable").inc()
             return WebhookResult(503, {"error": "the event could not be stored; send it again"})
+        self._metrics.stripe_events.labels("stored" if new else "duplicate").inc()
+        return _accepted(new)
 
     async def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         while self._waiting:
@@ -103,8 +110,10 @@ class WebhookReceiver:
         """Each event once by id, with the job that processes it, all in one transaction (group commit)."""
         with self._store.unit_of_work() as uow:
             stored = uow.events.record_many([(checked.event, checked.text) for checked in events])
-            uow.jobs.add_many([(ProcessEvent(event_id=str(checked.event["id"])), f"event:{checked.event['id']}")
-                               for checked, new in zip(events, stored, strict=True) if new])
+            new = [checked for checked, is_new in zip(events, stored, strict=True) if is_new]
+            own = uow.invoices.made_in_slack(sorted({invoice for checked in new if (invoice := _invoice_of(checked))}))
+            uow.jobs.add_many([(ProcessEvent(event_id=str(checked.event["id"]), own=_invoice_of(checked) in own),
+                                f"event:{checked.event['id']}") for checked in new])
             uow.commit()
         return stored
 
@@ -140,6 +149,13 @@ class WebhookReceiver:
         if problem:
             return WebhookResult(400, {"error": problem})
         return CheckedEvent(event, text)
+
+
+def _invoice_of(checked: CheckedEvent) -> str | None:
+    """The invoice an event is about: its object, or the payment's invoice."""
+    obj = checked.event["data"]["object"]
+    invoice = obj.get("id") if obj.get("object") == "invoice" else obj.get("invoice")
+    return invoice if isinstance(invoice, str) else None
 
 
 def _signed_in_the_future(header: str, now: float) -> bool:

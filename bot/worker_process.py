@@ -9,7 +9,8 @@ serves HTTP, the child runs every lane, each on a core of its own.
   reads (PostgreSQL's NOTIFY would do too; the pipe works for SQLite). A lost line only costs a
   poll interval.
 - Health: the child writes its `WorkerHealth` as a JSON line every second to a second pipe;
-  `/healthz` answers 503 when none came for `STALE_SECONDS` or the child is down.
+  `/healthz` answers 503 when none came for `STALE_SECONDS` or the child is down. The line carries
+  the child's counters too (Slack and Stripe calls, jobs, events decided) for `/metrics`.
 - Supervision: a child that exits is started again after a pause (`restarts` counts them). The
   child dies with its parent (`PR_SET_PDEATHSIG`), as the threads did with the process: its
   leases run out and another process takes its jobs up. SIGTERM to the parent reaches the child,
@@ -31,6 +32,7 @@ from collections.abc import Iterable
 
 from bot.config import Settings, settings_env
 from bot.jobs.worker import WorkerHealth, Workers
+from bot.metrics import RemoteSamples
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ class WorkerProcess:
         self._process: subprocess.Popen[bytes] | None = None
         self._wake_fd: int | None = None
         self._latest: tuple[float, WorkerHealth] | None = None
+        self.metric_samples = RemoteSamples()  # the child's counters, sent with its health
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._supervisor: threading.Thread | None = None
@@ -95,6 +98,11 @@ class WorkerProcess:
                     continue
                 with self._lock:
                     self._latest = (time.monotonic(), health)
+                if isinstance(data.get("metrics"), list):
+                    try:
+                        self.metric_samples.update(data["metrics"])
+                    except (ValueError, TypeError):
+                        logger.warning("unreadable metrics from the worker process")
 
     def _supervise(self) -> None:
         while not self._stopping.wait(RESTART_DELAY_SECONDS):
@@ -177,7 +185,8 @@ def serve_workers(workers: Workers, *, wake_fd: int, health_fd: int) -> None:
     with os.fdopen(health_fd, "wb", buffering=0) as health:
         while not stop.wait(HEALTH_SECONDS):
             try:
-                health.write(json.dumps(workers.health().to_dict()).encode() + b"\n")
+                report = {**workers.health().to_dict(), "metrics": workers.metrics.samples()}
+                health.write(json.dumps(report).encode() + b"\n")
             except BrokenPipeError:
                 break
     workers.stop()

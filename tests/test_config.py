@@ -99,3 +99,28 @@ def test_serve_without_settings_lists_what_is_missing_and_exits_nonzero(tmp_path
     assert "SLACK_BOT_TOKEN is missing" in result.stderr
     assert "STRIPE_WEBHOOK_SECRET is missing" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_job_retention_defaults_to_a_week_and_is_at_least_a_day(clean_env: pytest.MonkeyPatch) -> None:
+    for name, value in VALID.items():
+        clean_env.setenv(name, value)
+    clean_env.delenv("JOB_RETENTION_DAYS", raising=False)
+    assert load_settings(None).job_retention_days == 7
+    clean_env.setenv("JOB_RETENTION_DAYS", "45")
+    assert load_settings(None).job_retention_days == 45
+    for malformed in ("0", "-3", "a week", "1.5"):
+        clean_env.setenv("JOB_RETENTION_DAYS", malformed)
+        with pytest.raises(ConfigError) as raised:
+            load_settings(None)
+        assert len(raised.value.problems) == 1 and raised.value.problems[0].startswith("JOB_RETENTION_DAYS "), \
+            malformed
+
+
+def test_serve_with_a_retention_under_a_day_names_it_and_exits_nonzero(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+           **VALID, "JOB_RETENTION_DAYS": "0"}
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "serve", "--env-file", "/dev/null"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "JOB_RETENTION_DAYS" in result.stderr and "greater than or equal to 1" in result.stderr
+    assert "Traceback" not in result.stderr

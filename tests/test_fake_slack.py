@@ -270,6 +270,36 @@ def test_modal_rules_slack_sdk_does_not_check(fake: FakeSlack, client: WebClient
         assert body["error"] == "invalid_arguments", view
 
 
+def sections_totalling(characters: int, count: int) -> list[dict[str, Any]]:
+    """`count` sections whose texts add up to `characters`."""
+    sizes = [characters // count + (1 if index < characters % count else 0) for index in range(count)]
+    return [section("x" * size) for size in sizes]
+
+
+def test_blocks_past_the_whole_message_cap_are_msg_blocks_too_long(client: WebClient) -> None:
+    """Each block within its own limits, the message over the cap on all its blocks together
+    (slackapi/bolt-js#2867: 9,597 characters in 50 blocks were taken, 11,341 in 45 refused)."""
+    assert client.chat_postMessage(channel="C1", text="x", blocks=sections_totalling(9_597, 50))["ok"]
+    refused = error_of(lambda: client.chat_postMessage(channel="C1", text="x", blocks=sections_totalling(11_341, 45)))
+    assert refused["error"] == "msg_blocks_too_long"
+    posted = client.chat_postMessage(channel="C1", text="x", blocks=[section("short")])
+    refused = error_of(lambda: client.chat_update(channel="C1", ts=posted["ts"], text="x",
+                                                  blocks=sections_totalling(11_341, 45)))
+    assert refused["error"] == "msg_blocks_too_long"
+    # Counted in UTF-16 units (the unit of those measurements): an emoji beyond the BMP counts two.
+    emoji = [section("\N{GRINNING FACE}" * 1_500) for _ in range(4)]  # 6,000 characters, 12,000 units
+    assert error_of(lambda: client.chat_postMessage(channel="C1", text="x", blocks=emoji))["error"] == (
+        "msg_blocks_too_long")
+
+
+def test_a_response_url_post_is_not_held_to_the_whole_message_cap(fake: FakeSlack) -> None:
+    """Reported exempt (the same blocks went through `respond()`), so the fake takes them."""
+    url = fake.response_url(channel="C1")
+    reply = httpx.post(url, json={"response_type": "in_channel", "text": "x", "blocks": sections_totalling(11_341, 45)})
+    assert reply.status_code == 200 and reply.json()["ok"]
+    assert len(fake.messages("C1")[-1].blocks or []) == 45
+
+
 def test_message_text_over_40000_chars(client: WebClient) -> None:
     assert (
         error_of(lambda: client.chat_postMessage(channel="C1", text="x" * 40_001))["error"] == "msg_too_long"

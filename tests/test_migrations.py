@@ -89,3 +89,30 @@ def test_processes_migrating_at_once_take_turns(tmp_path: Path) -> None:
     assert [run.returncode for run in runs] == [0, 0, 0, 0], outputs
     assert sum(f"{len(LATEST)} migration(s) applied" in out for out, _ in outputs) == 1
     assert versions(tmp_path / "race.db") == list(range(1, len(LATEST) + 1))
+
+
+class _Recorder:
+    """An executor that keeps the statements it is given (to ask SQLite how it would run them)."""
+
+    def __init__(self) -> None:
+        self.statements: list[tuple[str, list[object]]] = []
+
+    def execute(self, sql: str, params: object = ()) -> int:
+        self.statements.append((sql, list(params)))  # type: ignore[call-overload]
+        return 0
+
+
+def test_pruning_walks_the_indexes_of_0005_never_a_whole_table(tmp_path: Path) -> None:
+    from bot.store.repositories import SqlDeliveries, SqlEvents, SqlJobOutbox
+
+    SqliteStore(str(tmp_path / "plans.db")).close()
+    recorder = _Recorder()
+    SqlJobOutbox(recorder, lambda: 1e9, set()).prune_finished(7 * 86400, 1000)  # type: ignore[arg-type]
+    SqlEvents(recorder, lambda: 1e9).prune_decided(30 * 86400, 1000)  # type: ignore[arg-type]
+    SqlDeliveries(recorder, lambda: 1e9).prune_sent(30 * 86400, 1000)  # type: ignore[arg-type]
+    expected = ["idx_jobs_finished_updated_at", "idx_stripe_events_processed_at", "idx_deliveries_sent_started_at"]
+    with sqlite3.connect(tmp_path / "plans.db") as db:
+        for (sql, params), index in zip(recorder.statements, expected, strict=True):
+            plan = [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+            assert any(index in step for step in plan), plan
+            assert not any(step.startswith("SCAN") for step in plan), plan  # each chunk costs its own rows only

@@ -171,14 +171,16 @@ def test_modal_respects_slacks_limits_at_its_largest() -> None:
         assert expected in block_ids
 
 
-def test_digest_names_every_invoice_within_limits() -> None:
-    items = [("paid", sample_invoice(stripe_id=f"in_{n}", number=f"N-{n:04d}", total=1000)) for n in range(250)]
+def test_digest_names_every_invoice_it_carries_within_limits() -> None:
+    items = [("paid", sample_invoice(stripe_id=f"in_{n}", number=f"N-{n:04d}", total=1000)) for n in range(100)]
     items.append(("failed", sample_invoice(stripe_id="in_x", number="N-FAIL", currency="jpy", total=500)))
-    text, digest = blocks.digest(items)
-    body = json.dumps(digest)
-    assert "250 invoices paid" in text and "1 invoice failed" in text
-    assert all(f"N-{n:04d}" in body for n in range(250)) and "N-FAIL" in body
-    assert len(digest) <= 50 and all(len(b["text"]["text"]) <= 3000 for b in digest)
+    digest = blocks.digest(items)
+    body = json.dumps(digest.blocks, ensure_ascii=False)
+    assert digest.named == 101 and digest.text == "Invoice digest: 101 invoices (100 paid, 1 failed)"
+    assert all(f"N-{n:04d}" in body for n in range(100)) and "N-FAIL" in body
+    assert "*JPY*  failed ¥500 (1)" in body and "*USD*  paid $1,000.00 (100)" in body
+    assert blocks.fits_one_message(digest.blocks) and all(len(b["text"]["text"]) <= 3000 for b in digest.blocks)
+    assert "<!channel>" not in body  # the sample's customer name, escaped
 
 
 def test_what_an_event_means_is_escaped_whatever_stripe_says() -> None:

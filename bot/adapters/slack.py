@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -18,9 +19,13 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.webhook import WebhookClient
 
 from bot.errors import ExternalFailure
+from bot.metrics import Metrics
 from bot.origins import is_slack_origin
 
 logger = logging.getLogger(__name__)
@@ -35,10 +40,11 @@ class SlackFailure(ExternalFailure):
         self.error = error
 
 
-def build_web_client(token: str, base_url: str, *, retries: int = 2, timeout: int = 10) -> WebClient:
+def build_web_client(token: str, base_url: str, *, retries: int = 2, timeout: int = 10,
+                     metrics: Metrics | None = None) -> WebClient:
     client = WebClient(token=token, base_url=base_url, timeout=timeout)
     client.retry_handlers.extend([
-        RateLimitErrorRetryHandler(max_retry_count=retries),
+        CountedRateLimitRetries(metrics or Metrics(), max_retry_count=retries),
         ServerErrorRetryHandler(max_retry_count=retries),
     ])
     # WebClient already carries a ConnectionErrorRetryHandler with one retry; allow a few more.
@@ -47,21 +53,39 @@ def build_web_client(token: str, base_url: str, *, retries: int = 2, timeout: in
     return client
 
 
+class CountedRateLimitRetries(RateLimitErrorRetryHandler):
+    """slack_sdk's retry after a 429, counted: the call's own outcome only shows the last answer."""
+
+    def __init__(self, metrics: Metrics, max_retry_count: int) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.metrics = metrics
+
+    def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest,
+                                 response: HttpResponse | None = None, error: Exception | None = None) -> None:
+        self.metrics.slack_rate_limited.labels(urlsplit(request.url).path.rsplit("/", 1)[-1]).inc()
+        super().prepare_for_next_attempt(state=state, request=request, response=response, error=error)
+
+
 class SlackOut:
-    def __init__(self, client: WebClient, response_origins: frozenset[str] = frozenset({"https://hooks.slack.com"})
-                 ) -> None:
+    def __init__(self, client: WebClient, response_origins: frozenset[str] = frozenset({"https://hooks.slack.com"}),
+                 metrics: Metrics | None = None) -> None:
         self.client = client
         self.response_origins = response_origins
+        self.metrics = metrics or Metrics()
         self._team_id: str | None = None
 
     def call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         try:
             response = self.client.api_call(method, json=_drop_none(kwargs))
-            return dict(response.data) if isinstance(response.data, dict) else {}
         except SlackApiError as error:
-            raise _failure_from(error) from None
+            failure = _failure_from(error)
+            self.metrics.slack_call(method, _outcome(failure))
+            raise failure from None
         except OSError as error:
+            self.metrics.slack_call(method, "failed")
             raise SlackFailure(f"network: {error}", retryable=True) from None
+        self.metrics.slack_call(method, "ok")
+        return dict(response.data) if isinstance(response.data, dict) else {}
 
     def users_info(self, user: str) -> dict[str, Any]:
         try:
@@ -152,17 +176,30 @@ class SlackOut:
         """Answer a slash command through its response_url (works where the bot is not a member)."""
         if not is_slack_origin(response_url, self.response_origins):
             raise SlackFailure("response_url is not one of Slack's", retryable=False)
-        response = WebhookClient(response_url, timeout=10).send(
-            text=text, blocks=blocks, response_type="ephemeral", replace_original=replace_original
-        )
-        if response.status_code >= 500 or response.status_code == 429:
-            raise SlackFailure(f"response_url answered {response.status_code}", retryable=True)
-        if response.status_code >= 400:
-            raise SlackFailure(f"response_url answered {response.status_code}", retryable=False)
+        try:
+            response = WebhookClient(response_url, timeout=10).send(
+                text=text, blocks=blocks, response_type="ephemeral", replace_original=replace_original
+            )
+        except OSError:
+            self.metrics.slack_call("response_url", "failed")
+            raise
+        status = response.status_code
+        self.metrics.slack_call("response_url", "ok" if status < 400 else "rate_limited" if status == 429
+                                else "failed" if status >= 500 else "error")
+        if status >= 500 or status == 429:
+            raise SlackFailure(f"response_url answered {status}", retryable=True)
+        if status >= 400:
+            raise SlackFailure(f"response_url answered {status}", retryable=False)
 
 
 def _drop_none(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in kwargs.items() if value is not None}
+
+
+def _outcome(failure: SlackFailure) -> str:
+    if failure.retry_after is not None:
+        return "rate_limited"
+    return "failed" if failure.retryable else "error"
 
 
 def _failure_from(error: SlackApiError) -> SlackFailure:

@@ -15,6 +15,7 @@ import stripe
 
 from bot.domain.invoices import MAX_INVOICE_LINES
 from bot.errors import ExternalFailure
+from bot.metrics import Metrics
 
 # Bulk line additions go out in batches of this size: large enough that a 250-line invoice
 # takes a handful of calls, small enough to stay well inside Stripe's request limits.
@@ -70,7 +71,8 @@ def _error_message(error: stripe.StripeError) -> str:
 
 class StripeGateway:
     def __init__(self, api_key: str, api_base: str = "https://api.stripe.com", *, timeout: float = 30.0,
-                 max_network_retries: int = 1) -> None:
+                 max_network_retries: int = 1, metrics: Metrics | None = None) -> None:
+        self.metrics = metrics or Metrics()
         self._client = stripe.StripeClient(
             api_key,
             base_addresses={"api": api_base},
@@ -80,9 +82,12 @@ class StripeGateway:
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         try:
-            return _to_dict(fn(*args, **kwargs))
+            result = _to_dict(fn(*args, **kwargs))
         except stripe.StripeError as error:
+            self.metrics.stripe_call(_operation(fn), type(error).__name__)
             raise _failure_from(error) from None
+        self.metrics.stripe_call(_operation(fn), "ok")
+        return result
 
     @staticmethod
     def _options(idempotency_key: str | None) -> dict[str, Any]:
@@ -217,7 +222,18 @@ class StripeGateway:
             for item in list_fn(params=params).auto_paging_iter():
                 yield _to_dict(item)
         except stripe.StripeError as error:
+            self.metrics.stripe_call(_operation(list_fn), type(error).__name__)
             raise _failure_from(error) from None
+        self.metrics.stripe_call(_operation(list_fn), "ok")  # one per listing, however many pages
+
+
+def _operation(fn: Any) -> str:
+    """`invoices.create` for `client.v1.invoices.create`: a bounded label, never an id."""
+    service = type(getattr(fn, "__self__", None)).__name__
+    if not service.endswith("Service"):
+        return "other"
+    resource = "".join(f"_{char.lower()}" if char.isupper() else char for char in service.removesuffix("Service"))
+    return f"{resource.lstrip('_')}s.{getattr(fn, '__name__', 'call')}"
 
 
 def _line_params(line: LineItem) -> dict[str, Any]:

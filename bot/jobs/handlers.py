@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot import blocks
 from bot.access import Access, Action
@@ -16,6 +16,7 @@ from bot.jobs.payloads import (
     CreateInvoice,
     InvoiceAction,
     ProcessEvent,
+    PruneTables,
     PublishHome,
     PublishInvoice,
     RefreshCatalog,
@@ -26,11 +27,13 @@ from bot.jobs.payloads import (
     ThreadReply,
 )
 from bot.jobs.registry import Registry
+from bot.metrics import Metrics
 from bot.mrkdwn import escape
 from bot.services.catalog import Catalog
 from bot.services.invoicing import Invoicing
 from bot.services.notifications import Notifications
 from bot.services.replies import Replies
+from bot.store.retention import Pruner
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class JobServices:
     access: Access
     slack: SlackOut
     replies: Replies
+    pruner: Pruner
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 def job_registry(services: JobServices) -> Registry:
@@ -88,11 +93,15 @@ def job_registry(services: JobServices) -> Registry:
     registry.add(TellUser, lambda tell, job: slack.tell_user(tell.channel_id, tell.user_id, tell.text))
     def process_events(events: list[ProcessEvent], jobs: list[Job]) -> dict[int, Exception]:
         failed = notifications.process_events([event.event_id for event in events])
+        services.metrics.events_decided.inc(len(events) - len(failed))
         return {job.id: failed[event.event_id] for event, job in zip(events, jobs, strict=True)
                 if event.event_id in failed}
 
-    registry.add(ProcessEvent, lambda event, job: notifications.process_event(event.event_id),
-                 run_batch=process_events)
+    def process_event(event: ProcessEvent, job: Job) -> None:
+        notifications.process_event(event.event_id)
+        services.metrics.events_decided.inc()
+
+    registry.add(ProcessEvent, process_event, run_batch=process_events)
     registry.add(RefreshMessage, lambda refresh, job: notifications.refresh_message(refresh))
     registry.add(ThreadReply, lambda reply, job: notifications.thread_reply(reply, job.key),
                  on_give_up=lambda reply, reason: notifications.undeliverable(reply.invoice_id, None, reason))
@@ -106,6 +115,10 @@ def job_registry(services: JobServices) -> Registry:
     def sweep_overdue(sweep: SweepOverdue, job: Job) -> None:
         notifications.sweep_overdue()
 
+    def prune_tables(prune: PruneTables, job: Job) -> None:
+        services.pruner.prune()
+
     registry.add(RefreshCatalog, refresh_catalog)
     registry.add(SweepOverdue, sweep_overdue)
+    registry.add(PruneTables, prune_tables)
     return registry

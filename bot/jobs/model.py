@@ -20,6 +20,11 @@ class Lane(StrEnum):
     PERIODIC = "periodic"  # catalog refresh, overdue sweep
 
 
+# The benchmark's baseline only (`WORKER_LANES=single_fifo`): every job in one first-in, first-out
+# line, one job per claim, as the queue was before lanes (bench/month_end.py measures both).
+EVERY_LANE = "*"
+
+
 class JobPayload(BaseModel):
     """What a job needs to run, stored as JSON; one subclass per kind of job."""
 

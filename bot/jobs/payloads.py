@@ -129,6 +129,11 @@ class ProcessEvent(JobPayload):
     LANE: ClassVar[Lane] = Lane.EVENTS
 
     event_id: str
+    # About an invoice made in Slack: decided on the rep's lane, ahead of a month-end backlog.
+    own: bool = False
+
+    def lane(self) -> Lane:
+        return Lane.OWN if self.own else self.LANE
 
 
 class RefreshMessage(JobPayload):
@@ -173,7 +178,14 @@ class SweepOverdue(JobPayload):
     LANE: ClassVar[Lane] = Lane.PERIODIC
 
 
+class PruneTables(JobPayload):
+    """Delete finished jobs, decided events and sent posts past their retention (bot/store/retention.py)."""
+
+    KIND: ClassVar[str] = "prune_tables"
+    LANE: ClassVar[Lane] = Lane.PERIODIC
+
+
 ALL_PAYLOADS: tuple[type[JobPayload], ...] = (
     AnswerCommand, AnswerAction, PublishHome, CreateInvoice, PublishInvoice, InvoiceAction, AddCatalogPrice, Respond,
-    TellUser, ProcessEvent, RefreshMessage, ThreadReply, ChannelNotice, RefreshCatalog, SweepOverdue,
+    TellUser, ProcessEvent, RefreshMessage, ThreadReply, ChannelNotice, RefreshCatalog, SweepOverdue, PruneTables,
 )

@@ -56,8 +56,16 @@ class JobQueue(Protocol):
 
     def return_members(self, jobs: list[Job], delay: float, error: str) -> None: ...
 
+    def release_members(self, jobs: list[Job]) -> None:
+        """Unbind notices from their digest: pending again, each on its own."""
+        ...
+
     def oldest_due(self) -> dict[str, float]:
         """Per lane, seconds its oldest ready job has waited (cheap: for health probes)."""
+        ...
+
+    def waiting(self) -> dict[tuple[str, str], int]:
+        """Unfinished jobs per (lane, status) (for /metrics)."""
         ...
 
     def stats(self) -> QueueStats:

@@ -28,10 +28,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot.errors import Defer, ExternalFailure, GiveUp
-from bot.jobs.model import Job, Lane
+from bot.jobs.model import EVERY_LANE, Job, Lane
 from bot.jobs.ports import JobQueue
 from bot.jobs.registry import JobSpec, Registry
 from bot.jobs.schedule import Scheduler
+from bot.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -100,13 +101,13 @@ class LaneSignals:
     """Wake-ups per lane: the store rings them when it commits new jobs; idle workers wait on them."""
 
     def __init__(self) -> None:
-        self._signals = {lane.value: _Signal() for lane in Lane}
+        self._signals = {lane: _Signal() for lane in [*Lane, EVERY_LANE]}
 
     def __getitem__(self, lane: str) -> _Signal:
         return self._signals[lane]
 
     def wake(self, lanes: Iterable[str] | None = None) -> None:
-        for lane in self._signals if lanes is None else lanes:
+        for lane in self._signals if lanes is None else [*lanes, EVERY_LANE]:
             signal = self._signals.get(lane)
             if signal is not None:
                 signal.set()
@@ -117,8 +118,10 @@ class Workers:
                  signals: LaneSignals | None = None,
                  lease_seconds: float = 30.0, max_attempts: int = 12, poll_interval: float = 0.5,
                  restart_delay: float = 1.0, scheduler: Scheduler | None = None,
-                 schedule_interval: float = 30.0, owner: str | None = None) -> None:
+                 schedule_interval: float = 30.0, owner: str | None = None, metrics: Metrics | None = None,
+                 single_fifo: bool = False) -> None:
         self.queue = queue
+        self.metrics = metrics or Metrics()
         self.registry = registry
         self.lanes = list(lanes)
         self.lease_seconds = lease_seconds
@@ -133,6 +136,10 @@ class Workers:
         self._slots = [_Slot(f"{config.lane.value}-{number}", config.lane.value)
                        for config in self.lanes for number in range(config.threads)]
         self._batch = {config.lane.value: max(1, config.batch) for config in self.lanes}
+        if single_fifo:  # the benchmark's baseline: as many threads, one line, one job at a time
+            self._lanes = {lane.value for lane in Lane}
+            self._slots = [_Slot(f"fifo-{number}", EVERY_LANE) for number in range(len(self._slots))]
+            self._batch = {EVERY_LANE: 1}
         self._stopping = threading.Event()
         self._held: dict[int, Job] = {}  # jobs in flight, by id; their leases are renewed
         self._held_lock = threading.Lock()
@@ -235,13 +242,13 @@ class Workers:
         """The job's typed payload, or None when it can never run (the job is failed)."""
         if spec is None:
             logger.error("job %s has kind %r, which nothing runs", job.key, job.kind)
-            self._finished(job, self.queue.fail(job, f"unknown job kind {job.kind}"))
+            self._finished(job, self.queue.fail(job, f"unknown job kind {job.kind}"), "failed")
             return None
         try:
             return spec.payload.model_validate(job.payload)
         except ValidationError as error:
             logger.error("job %s (%s) has a payload it cannot run: %s", job.key, job.kind, error)
-            self._finished(job, self.queue.fail(job, f"malformed payload: {error}"))
+            self._finished(job, self.queue.fail(job, f"malformed payload: {error}"), "failed")
             return None
 
     def _run_batch(self, spec: JobSpec[Any], jobs: list[Job]) -> None:
@@ -260,7 +267,7 @@ class Workers:
         done = [job for job, _ in runnable if job.id not in failures]
         lost = self.queue.complete_many(done)
         for job in done:
-            self._finished(job, job.id not in lost)
+            self._finished(job, job.id not in lost, "done")
         for job, payload in runnable:
             if job.id in failures:
                 self._settle(job, spec, payload, failures[job.id])
@@ -277,14 +284,14 @@ class Workers:
         except Exception as error:
             self._settle(job, spec, payload, error)
         else:
-            self._finished(job, self.queue.complete(job))
+            self._finished(job, self.queue.complete(job), "done")
 
     def _settle(self, job: Job, spec: JobSpec[Any], payload: Any, error: Exception) -> None:
         """What a failure means, decided here for every job."""
         try:
             raise error
         except Defer as wait:
-            self._finished(job, self.queue.defer(job, wait.delay))
+            self._finished(job, self.queue.defer(job, wait.delay), "deferred")
         except GiveUp as error:
             logger.error("job %s (%s) failed for good: %s", job.key, job.kind, error)
             self._give_up(job, spec, payload, str(error))
@@ -299,7 +306,7 @@ class Workers:
             else:
                 delay = failure.retry_after if failure.retry_after is not None else backoff(job.attempts)
                 logger.warning("job %s (%s) will retry in %.1f s: %s", job.key, job.kind, delay, failure.message)
-                self._finished(job, self.queue.retry(job, delay, failure.message))
+                self._finished(job, self.queue.retry(job, delay, failure.message), "retry")
         except Exception as error:  # a bug or a local fault: retried, with the trace in the log
             if job.attempts >= self.max_attempts:
                 logger.exception("job %s (%s) gave up after %d attempts", job.key, job.kind, job.attempts)
@@ -307,11 +314,12 @@ class Workers:
             else:
                 delay = backoff(job.attempts)
                 logger.exception("job %s (%s) failed; retrying in %.1f s", job.key, job.kind, delay)
-                self._finished(job, self.queue.retry(job, delay, repr(error)))
+                self._finished(job, self.queue.retry(job, delay, repr(error)), "retry")
 
     def _give_up(self, job: Job, spec: JobSpec[Any], payload: Any, reason: str) -> None:
-        if not self.queue.fail(job, reason):
-            self._finished(job, False)
+        held = self.queue.fail(job, reason)
+        self._finished(job, held, "failed")
+        if not held:
             return  # the job is someone else's now; they will report it if it fails for them too
         if spec.on_give_up is None:
             return
@@ -320,8 +328,8 @@ class Workers:
         except Exception:
             logger.exception("could not tell anyone that job %s (%s) failed", job.key, job.kind)
 
-    @staticmethod
-    def _finished(job: Job, held: bool) -> None:
+    def _finished(self, job: Job, held: bool, outcome: str) -> None:
+        self.metrics.jobs_finished.labels(job.lane, outcome if held else "lost").inc()
         if not held:
             logger.warning("job %s (%s) lost its lease before it finished; its outcome was not recorded",
                            job.key, job.kind)

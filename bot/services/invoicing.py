@@ -43,27 +43,53 @@ class Invoicing:
 
     # --- create -------------------------------------------------------------------------------
     def create(self, submission: CreateInvoice) -> str:
-        """The Stripe steps, each idempotent: customer, draft, lines, finalize and send. Returns the id."""
+        """The Stripe steps, each idempotent: customer, draft, lines, finalize and send. Returns the id.
+
+        The invoices table remembers each form's view id for ever. When the form already has an
+        invoice (this job tried before, or the form came again after its job was pruned), the steps
+        go on from what that invoice shows was done, not from the idempotency keys alone, which
+        Stripe forgets after 24 hours: its lines are not added again, a finalized invoice is not
+        finalized again, a sent one is not sent again, and an abandoned one stays abandoned."""
         key = submission.view_id
         existing = self.store.reads.invoices.by_view(key)
-        customer = self._ensure_customer(submission)
-        invoice_id = existing.stripe_id if existing else self._ensure_draft(submission, customer)
-        line_items = [LineItem(quantity=line.quantity, price_id=line.price_id, description=line.description,
-                               unit_amount=line.unit_amount) for line in submission.lines]
-        invoice = self.stripe.add_lines(invoice_id, line_items, submission.currency, f"{key}:lines")
-        if submission.send_now:
+        if existing is not None and existing.status == "deleted":
+            logger.info("form %s came again; its invoice %s was abandoned", key, existing.stripe_id)
+            self.slack.update_view(key, blocks.status_view(
+                "Invoice not created", ":x: Stripe refused this form before; nothing was sent. Open a new form "
+                                       "to try again."))
+            return existing.stripe_id
+        invoice_id = existing.stripe_id if existing else self._ensure_draft(submission,
+                                                                             self._ensure_customer(submission))
+        invoice: dict[str, Any] | None = None
+        status = existing.status if existing else "draft"
+        if existing is None or len(existing.lines) < len(submission.lines):
+            line_items = [LineItem(quantity=line.quantity, price_id=line.price_id, description=line.description,
+                                   unit_amount=line.unit_amount) for line in submission.lines]
+            invoice = self.stripe.add_lines(invoice_id, line_items, submission.currency, f"{key}:lines")
+            status = str(invoice.get("status") or status)
+        send = submission.send_now and not self._was_sent(invoice_id)
+        if send and status == "draft":
             self.stripe.finalize_invoice(invoice_id, f"{key}:finalize")
+        if send:
             invoice = self.stripe.send_invoice(invoice_id, f"{key}:send")
+        if invoice is None:
+            logger.info("form %s came again; invoice %s already has its lines and was sent as asked", key,
+                        invoice_id)
         # The rep's own words describe the lines (Stripe leaves a catalog line's description empty).
         lines = tuple(InvoiceLine(line.description, line.quantity, line.unit_amount * line.quantity)
                       for line in submission.lines)
         with self.store.unit_of_work() as uow:
-            uow.invoices.apply(snapshot_from_stripe(invoice).with_lines(lines), int(self.clock()))
-            if submission.send_now:
+            if invoice is not None:
+                uow.invoices.apply(snapshot_from_stripe(invoice).with_lines(lines), int(self.clock()))
+            if send:
                 _audit_once(uow, submission.user_id, "send", invoice_id)
             uow.jobs.add(PublishInvoice(invoice_id=invoice_id, view_id=key), key=f"publish:{key}")
             uow.commit()
         return invoice_id
+
+    def _was_sent(self, invoice_id: str) -> bool:
+        """Sent by this form's job (recorded with the result) or by a rep's Send button."""
+        return any(entry.action == "send" for entry in self.store.reads.audit.for_invoice(invoice_id))
 
     def _ensure_draft(self, submission: CreateInvoice, customer: Customer) -> str:
         key = submission.view_id

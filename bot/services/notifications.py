@@ -34,8 +34,8 @@ logger = logging.getLogger(__name__)
 
 LOOKUP_TYPES = frozenset({"payment_intent.processing", "invoice.payment_failed"})  # need a Stripe call
 POST_INTERVAL = 1.0  # Slack allows about one chat.postMessage per second per channel
+DIGEST_CLAIM_FACTOR = 3  # a digest of typical invoices names 190-300 (the worst case: 109)
 DIGEST_THRESHOLD = 3  # more notices than this waiting for one channel become a digest
-DIGEST_MAX_ITEMS = 250
 Clock = Callable[[], float]
 
 
@@ -243,7 +243,10 @@ class Notifications:
         # An interrupted single post (begun, maybe taken by Slack) is finished as itself: folding it
         # into a digest now would announce its invoice a second time, under another key.
         started_alone = self.store.reads.deliveries.get(job.key) is not None
-        waiting = [] if started_alone else self.queue.claim_digest(channel, job, limit=DIGEST_MAX_ITEMS - 1,
+        # Three times what one message can always name (worst-case lines: blocks.py): typical lines
+        # are shorter, and what does not fit is handed back before the post (`_release`).
+        limit = DIGEST_CLAIM_FACTOR * blocks.digest_capacity() - 1
+        waiting = [] if started_alone else self.queue.claim_digest(channel, job, limit=limit,
                                                                    threshold=DIGEST_THRESHOLD)
         if waiting:
             self._post_digest(channel, f"digest:{job.id}", [job, *waiting])
@@ -255,7 +258,8 @@ class Notifications:
         self._post(job.key, channel, text, notice_blocks)
 
     def _post_digest(self, channel: str, digest_key: str, jobs: list[Job]) -> None:
-        items = []
+        items: list[tuple[str, Invoice]] = []
+        named_jobs: list[Job] = []  # the job of each item
         for job in jobs:
             notice = ChannelNotice.model_validate(job.payload)
             invoice = self.store.reads.invoices.get(notice.invoice_id)
@@ -264,15 +268,43 @@ class Notifications:
                              notice.invoice_id)
                 continue
             items.append((notice.kind, invoice))
-        text, digest_blocks = blocks.digest(items)
-        try:
-            self._post(digest_key, channel, text, digest_blocks)
-        except ExternalFailure as failure:
-            # Hand the folded notices back, still bound to this digest, for the next attempt.
-            self.queue.return_members(jobs[1:], failure.retry_after or POST_INTERVAL, failure.message)
-            raise
+            named_jobs.append(job)
+        if not items:  # nothing left to announce: the notices are done
+            self.queue.complete_members(jobs[1:])
+            return
+        # Once a post of this digest was begun, Slack may hold it: it is posted whole again, and the
+        # courier finds the first one instead of posting twice (the same items render the same message).
+        begun = self.store.reads.deliveries.get(digest_key) is not None
+        message = blocks.digest(items, fit=not begun)
+        held, bound = jobs[1:], len(named_jobs)
+        while True:
+            held, bound = self._release(digest_key, held, named_jobs[message.named:bound]), message.named
+            try:
+                self._post(digest_key, channel, message.text, message.blocks)
+                break
+            except ExternalFailure as failure:
+                if failure.code == "msg_blocks_too_long" and message.named > 1:
+                    # Slack refused it whole, so it holds nothing under this key: name fewer. (Slack's
+                    # figure for this cap is unpublished; blocks.py counts under what was measured.)
+                    logger.warning("Slack refused digest %s (%d notices, %d characters) as too long", digest_key,
+                                   message.named, blocks.message_size(message.blocks))
+                    message = blocks.digest(items[:message.named], budget=blocks.message_size(message.blocks) // 2)
+                    continue
+                # Hand the folded notices back, still bound to this digest, for the next attempt.
+                self.queue.return_members(held, failure.retry_after or POST_INTERVAL, failure.message)
+                raise
         # The digest stands for every job in it; the first is completed by the worker.
-        self.queue.complete_members(jobs[1:])
+        self.queue.complete_members(held)
+
+    def _release(self, digest_key: str, held: list[Job], overflow: list[Job]) -> list[Job]:
+        """Notices the digest cannot name wait again as themselves (unbound, pending), before
+        anything is posted, so no later post of this digest names them. Returns those still held."""
+        if not overflow:  # never the leader: a digest names at least its first item
+            return held
+        logger.info("digest %s cannot name %d of its notices; they wait for the next", digest_key, len(overflow))
+        self.queue.release_members(overflow)
+        released = {job.id for job in overflow}
+        return [job for job in held if job.id not in released]
 
     def _message_link(self, invoice: Invoice) -> str | None:
         if invoice.channel_id and invoice.message_ts:

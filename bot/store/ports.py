@@ -50,6 +50,10 @@ class Prices(PriceReads, Protocol):
 
 
 class InvoiceReads(Protocol):
+    def made_in_slack(self, stripe_ids: Sequence[str]) -> set[str]:
+        """Which of these invoices the bot made for a rep (one indexed look-up for many)."""
+        ...
+
     def get(self, stripe_id: str) -> Invoice | None: ...
     def by_view(self, view_id: str) -> Invoice | None: ...
     def find(self, number_or_id: str) -> Invoice | None: ...
@@ -111,6 +115,11 @@ class Events(EventReads, Protocol):
 
     def decide(self, event_id: str, outcome: str) -> None: ...
 
+    def prune_decided(self, older_than: float, limit: int) -> int:
+        """Forget up to `limit` events received and decided over `older_than` seconds ago (never an
+        undecided one); how many went. Until then a redelivery of the event is a duplicate."""
+        ...
+
 
 class DeliveryReads(Protocol):
     def get(self, key: str) -> Delivery | None: ...
@@ -122,6 +131,11 @@ class Deliveries(DeliveryReads, Protocol):
         ...
 
     def finish(self, key: str, ts: str) -> None: ...
+
+    def prune_sent(self, older_than: float, limit: int) -> int:
+        """Forget up to `limit` posts begun over `older_than` seconds ago and known to be sent (never
+        one still `sending`, nor one whose job is unfinished); how many went."""
+        ...
 
 
 class AuditReads(Protocol):
@@ -149,6 +163,11 @@ class JobOutbox(Protocol):
 
     def add_many(self, jobs: Sequence[tuple[JobPayload, str]]) -> None:
         """Queue many jobs (each once per key) in one statement."""
+        ...
+
+    def prune_finished(self, older_than: float, limit: int) -> int:
+        """Delete up to `limit` jobs done or failed over `older_than` seconds ago (never a pending or
+        running one); how many went. A pruned job's key may be queued again."""
         ...
 
 

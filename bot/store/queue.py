@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from bot.jobs.model import Job, Lane
+from bot.jobs.model import EVERY_LANE, Job, Lane
 from bot.jobs.ports import QueueStats
 from bot.store.repositories import SQLITE, Clock, Dialect, Executor, Row
 
@@ -31,13 +31,14 @@ _DIGEST_LEADER = ("(digest_key IS NULL OR id = (SELECT min(d.id) FROM jobs d WHE
 def _pick_claimable(db: Executor, dialect: Dialect, lane: str, now: float, limit: int) -> list[int]:
     """Ready jobs oldest first, then jobs whose lease ran out; each query walks the (lane, status,
     run_after) index and stops at `limit`. Rows another transaction is claiming are skipped."""
+    in_lane, lanes = ("", []) if lane == EVERY_LANE else ("lane = ? AND ", [lane])
     ids = [int(row["id"]) for row in db.rows(
-        f"SELECT id FROM jobs WHERE lane = ? AND status = 'pending' AND run_after <= ? AND {_DIGEST_LEADER} "
-        f"ORDER BY run_after, id LIMIT ?{dialect.skip_locked}", [lane, now, limit])]
+        f"SELECT id FROM jobs WHERE {in_lane}status = 'pending' AND run_after <= ? AND {_DIGEST_LEADER} "
+        f"ORDER BY run_after, id LIMIT ?{dialect.skip_locked}", [*lanes, now, limit])]
     if len(ids) < limit:
         ids += [int(row["id"]) for row in db.rows(
-            f"SELECT id FROM jobs WHERE lane = ? AND status = 'running' AND lease_until < ? AND {_DIGEST_LEADER} "
-            f"ORDER BY run_after, id LIMIT ?{dialect.skip_locked}", [lane, now, limit - len(ids)])]
+            f"SELECT id FROM jobs WHERE {in_lane}status = 'running' AND lease_until < ? AND {_DIGEST_LEADER} "
+            f"ORDER BY run_after, id LIMIT ?{dialect.skip_locked}", [*lanes, now, limit - len(ids)])]
     return ids
 
 
@@ -121,8 +122,10 @@ class SqlJobQueue:
         with self._write() as db:
             db.execute(f"UPDATE jobs SET lease_until = ? WHERE lease_token IN ({_marks(len(tokens))}) "
                        "AND status = 'running'", [now + lease_seconds, *tokens])
-            held = db.rows(f"SELECT DISTINCT lease_token FROM jobs WHERE lease_token IN ({_marks(len(tokens))}) "
-                           "AND status = 'running'", tokens)
+            # Held: no one claimed it since (a claim writes its own token). A job its holder just
+            # finished still carries the token, so finishing and renewing never race into "lost".
+            held = db.rows(f"SELECT DISTINCT lease_token FROM jobs WHERE lease_token IN ({_marks(len(tokens))})",
+                           tokens)
         return {str(row["lease_token"]) for row in held}
 
     # --- digests ---------------------------------------------------------------------------------
@@ -138,7 +141,9 @@ class SqlJobQueue:
             rows = db.rows(
                 "SELECT * FROM jobs WHERE kind = 'channel_notice' AND channel = ? AND id <> ? AND digest_key IS NULL "
                 "AND (status = 'pending' OR (status = 'running' AND lease_until < ?)) "
-                f"AND NOT EXISTS (SELECT 1 FROM deliveries WHERE deliveries.key = jobs.key) ORDER BY id "
+                # A rep's own news first: whichever notice wins the channel's next slot carries it.
+                f"AND NOT EXISTS (SELECT 1 FROM deliveries WHERE deliveries.key = jobs.key) "
+                f"ORDER BY CASE WHEN lane = 'own' THEN 0 ELSE 1 END, id "
                 f"LIMIT ?{self._dialect.skip_locked}", [channel, leader.id, now, limit])
             if len(rows) < threshold:
                 return []
@@ -163,6 +168,13 @@ class SqlJobQueue:
         self._finish_members(jobs, "UPDATE jobs SET status = 'pending', run_after = ?, lease_until = 0, "
                                    "last_error = ?, updated_at = ?", [now + delay, error[:MAX_ERROR], now])
 
+    def release_members(self, jobs: list[Job]) -> None:
+        """Unbind notices from their digest (it cannot name them): they wait again as themselves,
+        ready at once, for the next notice or digest of their channel; their lease is gone, so the
+        digest's holder can no longer finish them."""
+        self._finish_members(jobs, "UPDATE jobs SET status = 'pending', digest_key = NULL, lease_token = NULL, "
+                                   "lease_until = 0, updated_at = ?", [self._clock()])
+
     def _finish_members(self, jobs: list[Job], sql: str, params: Sequence[Any]) -> None:
         if not jobs:
             return
@@ -183,6 +195,13 @@ class SqlJobQueue:
             if first is not None and first <= now:
                 oldest[lane.value] = round(now - float(first), 3)
         return oldest
+
+    def waiting(self) -> dict[tuple[str, str], int]:
+        """Unfinished jobs per (lane, status): pending or running. Reads the index of unfinished
+        jobs only (done ones are not counted), for a scrape every few seconds, not for a probe."""
+        return {(str(row["lane"]), str(row["status"])): int(row["n"]) for row in self._read.rows(
+            "SELECT lane, status, count(*) AS n FROM jobs WHERE status IN ('pending', 'running') "
+            "GROUP BY lane, status")}
 
     def stats(self) -> QueueStats:
         """Counts per status: they read the whole table, so they are for tests and tools, not probes."""

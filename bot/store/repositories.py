@@ -77,6 +77,16 @@ def insert_rows(db: Executor, head: str, rows: Sequence[Sequence[Any]], tail: st
         db.execute(f"{head}{marks}{tail}", [value for row in chunk for value in row])
 
 
+def delete_some(db: Executor, dialect: Dialect, table: str, key: str, condition: str, params: Sequence[Any],
+                limit: int) -> int:
+    """Delete up to `limit` rows of `table` that meet `condition`; how many went. A sub-select picks
+    them by `key` through an index and stops at `limit`. On PostgreSQL it locks them, skipping rows
+    another transaction holds, and judges a row changed since the statement began again, as it is
+    now: a row that stopped meeting the condition is not picked, and none changes until the delete."""
+    return db.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {condition} "
+                      f"LIMIT ?{dialect.skip_locked})", [*params, limit])
+
+
 def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -230,6 +240,13 @@ class SqlInvoices:
 
     def by_view(self, view_id: str) -> Invoice | None:
         return self._first("SELECT * FROM invoices WHERE view_id = ?", [view_id])
+
+    def made_in_slack(self, stripe_ids: Sequence[str]) -> set[str]:
+        if not stripe_ids:
+            return set()
+        return {str(row["stripe_id"]) for row in self.db.rows(
+            f"SELECT stripe_id FROM invoices WHERE stripe_id IN ({', '.join('?' for _ in stripe_ids)}) "
+            "AND rep_user_id IS NOT NULL AND rep_user_id <> ''", list(stripe_ids))}
 
     def find(self, number_or_id: str) -> Invoice | None:
         return self._first("SELECT * FROM invoices WHERE stripe_id = ? OR upper(number) = upper(?) "
@@ -427,12 +444,21 @@ class SqlEvents:
         self.db.execute("UPDATE stripe_events SET outcome = ?, processed_at = ? WHERE id = ?",
                         [outcome, self.clock(), event_id])
 
+    def prune_decided(self, older_than: float, limit: int) -> int:
+        """Delete up to `limit` events received and decided more than `older_than` seconds ago; an
+        undecided event stays, whatever its age."""
+        cutoff = self.clock() - older_than
+        return delete_some(self.db, self.dialect, "stripe_events", "id",
+                           "processed_at IS NOT NULL AND processed_at < ? AND received_at < ?", [cutoff, cutoff],
+                           limit)
+
 
 # --- deliveries, audit, routes ------------------------------------------------------------------
 class SqlDeliveries:
-    def __init__(self, db: Executor, clock: Clock) -> None:
+    def __init__(self, db: Executor, clock: Clock, dialect: Dialect = SQLITE) -> None:
         self.db = db
         self.clock = clock
+        self.dialect = dialect
 
     def get(self, key: str) -> Delivery | None:
         row = self.db.one("SELECT * FROM deliveries WHERE key = ?", [key])
@@ -447,6 +473,15 @@ class SqlDeliveries:
 
     def finish(self, key: str, ts: str) -> None:
         self.db.execute("UPDATE deliveries SET status = 'sent', ts = ? WHERE key = ?", [ts, key])
+
+    def prune_sent(self, older_than: float, limit: int) -> int:
+        """Delete up to `limit` records of posts begun more than `older_than` seconds ago and known to
+        be sent; one still `sending` (maybe posted: a retry looks in Slack first) stays, and so does
+        one whose job is unfinished."""
+        return delete_some(self.db, self.dialect, "deliveries", "key",
+                           "status = 'sent' AND started_at < ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE "
+                           "jobs.key = deliveries.key AND jobs.status IN ('pending', 'running'))",
+                           [self.clock() - older_than], limit)
 
 
 def _audit_entry(row: Row) -> AuditEntry:
@@ -491,11 +526,16 @@ class SqlRoutes:
 
 
 # --- the outbox: jobs queued in the unit of work -------------------------------------------------
+# Spelled as in the partial index of migration 0005, so that SQLite's planner matches the two.
+_FINISHED = "status IN ('done', 'failed')"
+
+
 class SqlJobOutbox:
-    def __init__(self, db: Executor, clock: Clock, lanes_touched: set[str]) -> None:
+    def __init__(self, db: Executor, clock: Clock, lanes_touched: set[str], dialect: Dialect = SQLITE) -> None:
         self.db = db
         self.clock = clock
         self.lanes_touched = lanes_touched
+        self.dialect = dialect
 
     def add_many(self, jobs: Sequence[tuple[JobPayload, str]]) -> None:
         """Queue many jobs at once (each once per key), with no delay and no channel."""
@@ -519,6 +559,15 @@ class SqlJobOutbox:
             self.lanes_touched.add(lane)
         return added
 
+    def prune_finished(self, older_than: float, limit: int) -> int:
+        """Delete up to `limit` jobs done or failed more than `older_than` seconds ago. Pending and
+        running jobs stay, and so does a failed notice of a digest still being posted (the digest's
+        next claim takes it up again)."""
+        return delete_some(self.db, self.dialect, "jobs", "id",
+                           f"{_FINISHED} AND updated_at < ? AND (digest_key IS NULL OR status = 'done' OR NOT EXISTS "
+                           "(SELECT 1 FROM jobs d WHERE d.digest_key = jobs.digest_key AND d.status IN ('pending', "
+                           "'running')))", [self.clock() - older_than], limit)
+
 
 class SqlRepositories:
     """Every repository on one executor: what a unit of work (or a reader) hands out."""
@@ -529,10 +578,10 @@ class SqlRepositories:
         self._prices = SqlPrices(db, clock)
         self._invoices = SqlInvoices(db, clock, dialect)
         self._events = SqlEvents(db, clock, dialect)
-        self._deliveries = SqlDeliveries(db, clock)
+        self._deliveries = SqlDeliveries(db, clock, dialect)
         self._audit = SqlAudit(db, clock)
         self._routes = SqlRoutes(db, clock)
-        self._jobs = SqlJobOutbox(db, clock, lanes_touched if lanes_touched is not None else set())
+        self._jobs = SqlJobOutbox(db, clock, lanes_touched if lanes_touched is not None else set(), dialect)
 
     @property
     def customers(self) -> SqlCustomers:

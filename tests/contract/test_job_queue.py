@@ -81,6 +81,8 @@ def test_renewing_a_lease_keeps_the_job_and_reports_lost_ones(store: Store, cloc
     taken = claim_one(store, Lane.OWN, "worker-b")
     assert taken is not None and taken.id == lost.id
     assert store.queue.extend([kept.lease_token, lost.lease_token], LEASE) == {kept.lease_token}
+    assert store.queue.complete(kept)  # finished while a renewal was on its way: not lost
+    assert store.queue.extend([kept.lease_token], LEASE) == {kept.lease_token}
 
 
 def test_retry_counts_an_attempt_and_defer_does_not(store: Store, clock: FakeClock) -> None:
@@ -176,6 +178,18 @@ def test_a_digest_binds_waiting_notices_under_the_leaders_lease(store: Store, cl
     assert store.queue.stats().counts == {"done": 5, "running": 1}
 
 
+def test_a_digest_takes_a_reps_own_notices_before_older_bulk_ones(store: Store, clock: FakeClock) -> None:
+    for number in range(6):
+        add(store, ChannelNotice(channel="CPAY", kind="paid", invoice_id=f"in_{number}"), f"notice:{number}",
+            channel="CPAY")
+    add(store, ChannelNotice(channel="CPAY", kind="paid", invoice_id="in_rep", own=True), "notice:rep",
+        channel="CPAY")
+    leader = claim_one(store, Lane.BULK)
+    assert leader is not None
+    members = store.queue.claim_digest("CPAY", leader, limit=3, threshold=2)
+    assert [job.key for job in members] == ["notice:rep", "notice:1", "notice:2"]
+
+
 def test_an_interrupted_digest_comes_back_whole(store: Store, clock: FakeClock) -> None:
     for number in range(4):
         add(store, ChannelNotice(channel="CPAY", kind="paid", invoice_id=f"in_{number}"), f"notice:{number}",
@@ -189,6 +203,25 @@ def test_an_interrupted_digest_comes_back_whole(store: Store, clock: FakeClock) 
     rest = store.queue.digest_members(again.digest_key)
     assert {job.id for job in rest} == {leader.id, *(job.id for job in members)}
     assert all(job.lease_token == again.lease_token for job in rest)
+
+
+def test_notices_a_digest_cannot_name_are_released_to_wait_on_their_own(store: Store, clock: FakeClock) -> None:
+    for number in range(6):
+        add(store, ChannelNotice(channel="CPAY", kind="paid", invoice_id=f"in_{number}"), f"notice:{number}",
+            channel="CPAY")
+    leader = claim_one(store, Lane.BULK)
+    assert leader is not None
+    members = store.queue.claim_digest("CPAY", leader, limit=10, threshold=3)
+    store.queue.release_members(members[3:])  # the message had room for the leader and three more
+    digest_key = f"digest:{leader.id}"
+    assert {job.key for job in store.queue.digest_members(digest_key)} == {leader.key, *(j.key for j in members[:3])}
+    assert store.queue.stats().counts == {"running": 4, "pending": 2}
+    # Free at once, each on its own; their old lease holder can no longer finish them.
+    store.queue.complete_members(members)
+    assert store.queue.stats().counts == {"done": 3, "running": 1, "pending": 2}
+    released = store.queue.claim(Lane.BULK.value, "worker-b", LEASE, limit=10)
+    assert sorted(job.key for job in released) == ["notice:4", "notice:5"]
+    assert all(job.digest_key is None for job in released)
 
 
 def test_a_notice_whose_post_was_begun_is_never_folded_into_a_digest(store: Store, clock: FakeClock) -> None:

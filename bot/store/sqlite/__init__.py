@@ -100,8 +100,7 @@ class PooledReader:
 def _connect(path: str, *, query_only: bool = False) -> sqlite3.Connection:
     # isolation_level=None: no implicit transactions; units of work say BEGIN IMMEDIATE themselves.
     # Readers never wait on a lock in WAL mode but a checkpoint's; the writer waits in `_take_file_lock`.
-    timeout = BUSY_TIMEOUT_SECONDS if query_only else 0.0
-    connection = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False)
     connection.execute("PRAGMA synchronous=NORMAL")
     if query_only:
         connection.execute("PRAGMA query_only=ON")
@@ -151,7 +150,10 @@ class SqliteStore:
         self._subscribers: list[OnCommit] = []
         _create_private(path)
         self._writer = _connect(path)
+        # Processes opening a new file at once wait for each other here (SQLite's busy handler)...
         self._writer.execute("PRAGMA journal_mode=WAL")
+        # ...and from then on the writer waits in `_take_file_lock`, in finer steps than SQLite's.
+        self._writer.execute("PRAGMA busy_timeout=0")
         self._write_lock = threading.Lock()
         self._writing_thread: int | None = None
         self._reader = PooledReader(lambda: _connect(path, query_only=True))

@@ -16,7 +16,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .blockkit import MESSAGE_MAX_BLOCKS, MESSAGE_TEXT_MAX_CHARS, validate_blocks, validate_view
+from .blockkit import (
+    MESSAGE_BLOCKS_TEXT_MAX_CHARS,
+    MESSAGE_MAX_BLOCKS,
+    MESSAGE_TEXT_MAX_CHARS,
+    blocks_text_size,
+    validate_blocks,
+    validate_view,
+)
 from .faults import Pace
 from .model import (
     DEFAULT_TZ,
@@ -336,9 +343,12 @@ class Workspace:
         return channel
 
     def _content(
-        self, args: Args, *, require: bool
+        self, args: Args, *, require: bool, whole_blocks_cap: bool = True
     ) -> tuple[str | None, list[dict[str, Any]] | None, list[dict[str, Any]] | None]:
-        """(text, blocks, attachments) of a message call, validated like Slack does."""
+        """(text, blocks, attachments) of a message call, validated like Slack does.
+
+        `whole_blocks_cap`: the blocks together are capped too (``msg_blocks_too_long``), as for
+        ``chat.postMessage``; a ``response_url`` post was reported exempt (slackapi/bolt-js#2867)."""
         text = _text_arg(args, "text")
         blocks = args.get("blocks")
         attachments = args.get("attachments")
@@ -350,6 +360,8 @@ class Workspace:
             problems = validate_blocks(blocks, max_blocks=MESSAGE_MAX_BLOCKS)
             if problems:
                 raise SlackError("invalid_blocks", problems, errors=problems)
+            if whole_blocks_cap and blocks_text_size(blocks) > MESSAGE_BLOCKS_TEXT_MAX_CHARS:
+                raise SlackError("msg_blocks_too_long")
         if attachments is not None:
             if not isinstance(attachments, list) or not all(isinstance(a, dict) for a in attachments):
                 raise SlackError("invalid_attachments")
@@ -856,7 +868,7 @@ class Workspace:
                 if message is not None:
                     message.deleted = True
             return
-        text, blocks, attachments = self._content(body, require=True)
+        text, blocks, attachments = self._content(body, require=True, whole_blocks_cap=False)
         if _flag(body, "replace_original"):
             if target.channel and target.message_ts:
                 message = self._by_ts.get((target.channel, target.message_ts))
