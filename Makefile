@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(VENV)/bin/invoicebot demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check bot handlers tests bench
+	$(VENV)/bin/ruff check bot handlers tests bench deploy
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
