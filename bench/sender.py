@@ -113,9 +113,11 @@ def month_end_plan(url: str, *, own: int, foreign: int, redelivered: float, seed
     return Plan(requests, event_ids, order)
 
 
-async def run(url: str, plan: Plan, *, concurrency: int, duration: float, rate: float | None) -> tuple[Tally, float]:
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+async def run(urls: list[str], plan: Plan, *, concurrency: int, duration: float, rate: float | None
+              ) -> tuple[Tally, float]:
+    """Connection `n` goes to `urls[n % len(urls)]`: several replicas share the load as behind a
+    connection-balancing load balancer (the bench's own process, never a proxy that would cap it)."""
+    addresses = [((parts := urlsplit(url)).hostname or "127.0.0.1", parts.port or 80) for url in urls]
     tally = Tally()
     next_position = 0
     started = time.perf_counter()
@@ -129,8 +131,8 @@ async def run(url: str, plan: Plan, *, concurrency: int, duration: float, rate: 
         next_position += 1
         return position
 
-    async def worker() -> None:
-        connection = Connection(host, port)
+    async def worker(number: int) -> None:
+        connection = Connection(*addresses[number % len(addresses)])
         try:
             while (position := take()) is not None:
                 if rate:
@@ -157,14 +159,14 @@ async def run(url: str, plan: Plan, *, concurrency: int, duration: float, rate: 
         finally:
             connection.close()
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(number) for number in range(concurrency)))
     return tally, (tally.last_answer or time.perf_counter()) - started
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sender", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", required=True)
+    parser.add_argument("--url", required=True, action="append", help="repeat for several replicas")
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--duration", type=float, default=20.0)
@@ -182,10 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.month_end:
-        plan = month_end_plan(args.url, own=args.month_end[0], foreign=args.month_end[1],
+        plan = month_end_plan(args.url[0], own=args.month_end[0], foreign=args.month_end[1],
                               redelivered=args.redelivered, seed=args.seed, secret=args.secret)
     else:
-        plan = build_plan(args.url, count=args.count, empty=args.empty, event_type=args.event_type,
+        plan = build_plan(args.url[0], count=args.count, empty=args.empty, event_type=args.event_type,
                           prefix=args.prefix, secret=args.secret, duplicate_every=args.duplicate_every)
     tally, elapsed = asyncio.run(run(args.url, plan, concurrency=args.concurrency, duration=args.duration,
                                      rate=args.rate))

@@ -34,9 +34,10 @@ from bot.services.browse import Browser
 from bot.services.catalog import Catalog
 from bot.services.invoicing import Invoicing
 from bot.services.messages import InvoiceMessages
-from bot.services.notifications import Notifications
+from bot.services.notifications import POST_INTERVAL, Notifications
 from bot.services.replies import ModalDefaults, Replies
 from bot.services.routing import Routing
+from bot.single_instance import SOCKET_MODE, InstanceLease, socket_mode_refusal
 from bot.store import open_store
 from bot.store.ports import Store
 from bot.store.retention import Pruner
@@ -71,20 +72,43 @@ class Bot:
     metrics: Metrics
     remote_samples: Callable[[], list[Sample]]  # the worker process's counters (none when inline)
     socket_mode: SocketModeHandler | None = field(default=None)
+    # Socket Mode only: the database's lease on it (Slack would split its events between two
+    # instances connected at once).
+    socket_mode_lease: InstanceLease | None = field(default=None)
+
+    def hold_socket_mode(self) -> None:
+        """In Socket Mode, take the database's Socket Mode lease, or raise `AnotherInstance` naming
+        the instance that holds it; nothing has started yet when it refuses. Nothing in HTTP mode."""
+        if self.socket_mode_lease is not None:
+            self.socket_mode_lease.acquire(on_lost=self._socket_mode_lost)
 
     def start(self) -> None:
-        self.runner.start()
-        if self.settings.socket_mode:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
+        self.hold_socket_mode()
+        try:
+            self.runner.start()
+            if self.settings.socket_mode:
+                from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-            assert self.settings.slack_app_token is not None
-            self.socket_mode = SocketModeHandler(self.bolt, self.settings.slack_app_token.get_secret_value())
-            self.socket_mode.connect()  # type: ignore[no-untyped-call]
+                assert self.settings.slack_app_token is not None
+                self.socket_mode = SocketModeHandler(self.bolt, self.settings.slack_app_token.get_secret_value())
+                self.socket_mode.connect()  # type: ignore[no-untyped-call]
+        except BaseException:
+            if self.socket_mode_lease is not None:  # a start that failed holds nothing up
+                self.socket_mode_lease.release()
+            raise
+
+    def _socket_mode_lost(self) -> None:
+        """Another instance took the lease over (this one could not renew it): it gets Slack's traffic."""
+        handler, self.socket_mode = self.socket_mode, None
+        if handler is not None:
+            handler.close()  # type: ignore[no-untyped-call]
 
     def stop(self) -> None:
-        if self.socket_mode is not None:
-            self.socket_mode.close()  # type: ignore[no-untyped-call]
-            self.socket_mode = None
+        handler, self.socket_mode = self.socket_mode, None
+        if handler is not None:
+            handler.close()  # type: ignore[no-untyped-call]
+        if self.socket_mode_lease is not None:  # once disconnected: the next instance may start at once
+            self.socket_mode_lease.release()
         self.runner.stop()
         self.webhooks.close()
         self.store.close()
@@ -98,6 +122,7 @@ def lanes(settings: Settings) -> list[LaneConfig]:
         LaneConfig(Lane.INTERACTIVE, settings.worker_threads),
         # Stored events are decided in batches: one transaction, and one claim, for many.
         LaneConfig(Lane.EVENTS, 1, batch=EVENT_BATCH),
+        LaneConfig(Lane.OWN_EVENTS, 1, batch=EVENT_BATCH),
         LaneConfig(Lane.OWN, 1),
         LaneConfig(Lane.BULK, 1),
         LaneConfig(Lane.PERIODIC, 1),
@@ -125,8 +150,10 @@ def build(settings: Settings, *, store: Store | None = None, stripe: StripeGatew
     messages = InvoiceMessages(store, slack, courier)
     invoicing = Invoicing(store, stripe, slack, messages, clock)
     catalog = Catalog(store, stripe, clock)
+    # Slack's pace per channel lives in the database: every process and replica posting keeps it.
     notifications = Notifications(store, slack, stripe, messages, courier, payments_channel=settings.payments_channel,
-                                  announce_foreign=settings.announce_foreign_invoices, clock=clock)
+                                  announce_foreign=settings.announce_foreign_invoices,
+                                  pacer=store.pace(POST_INTERVAL), clock=clock)
     people = People(slack.users_info)
     access = Access(AccessLists(settings.creator_ids, settings.admin_ids, settings.viewer_ids), people,
                     group_members=slack.usergroup_members, channel_members=slack.channel_members,
@@ -163,5 +190,7 @@ def build(settings: Settings, *, store: Store | None = None, stripe: StripeGatew
     )
     handlers.register(bolt, services)
     webhooks = WebhookReceiver(store, settings.stripe_webhook_secret.get_secret_value(), metrics=metrics)
+    socket_mode_lease = (InstanceLease(store.leases, SOCKET_MODE, refusal=socket_mode_refusal)
+                         if settings.socket_mode else None)
     return Bot(settings, store, stripe, slack, services, invoicing, notifications, workers, runner, bolt, webhooks,
-               metrics, remote_samples)
+               metrics, remote_samples, socket_mode_lease=socket_mode_lease)

@@ -53,8 +53,16 @@ def serve_command(env_file: str) -> int:
 
     from bot.bootstrap import build
     from bot.http_server import server_config
+    from bot.single_instance import AnotherInstance
 
     bot = build(settings)
+    try:
+        bot.hold_socket_mode()  # refused here, before uvicorn, in one line rather than a traceback
+    except AnotherInstance as refusal:
+        bot.webhooks.close()
+        bot.store.close()
+        print(f"invoicebot cannot start: {refusal}", file=sys.stderr)
+        return 1
     settle_garbage_collection()
     # uvicorn handles SIGTERM: it stops accepting, finishes requests, the lifespan drains the workers; then it
     # re-raises the signal to the handler found at start. A drained shutdown is a success, so that handler exits 0.

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.contract.conftest import create_schema, drop_schema, require_postgres, schema_url
 from tests.fakes.slack_fake import FakeSlack
 from tests.fakes.stripe_fake import FakeStripe
 from tests.harness import BOT_TOKEN, STRIPE_KEY, WEBHOOK_SECRET, RunningBot, bot_settings
@@ -36,20 +37,39 @@ def fake_stripe(stripe_server: FakeStripe) -> FakeStripe:
 
 
 @pytest.fixture
-def make_bot(tmp_path: Path, fake_slack: FakeSlack, fake_stripe: FakeStripe) -> Iterator[Any]:
-    """Start the bot against the fakes; Stripe's webhooks are pointed at it."""
+def db_backend(request: pytest.FixtureRequest) -> str:
+    """The database `make_bot` puts its bots on: SQLite, unless a test asks for both with
+    `@on_both_databases` (tests.harness), which parametrizes this fixture."""
+    backend = str(getattr(request, "param", "sqlite"))
+    if backend == "postgres":
+        require_postgres()  # skipped without a server, failed with REQUIRE_POSTGRES=1
+    return backend
+
+
+@pytest.fixture
+def make_bot(tmp_path: Path, fake_slack: FakeSlack, fake_stripe: FakeStripe, db_backend: str) -> Iterator[Any]:
+    """Start the bot against the fakes; Stripe's webhooks are pointed at it. Each bot gets a
+    database of its own: an SQLite file, or on PostgreSQL a schema, dropped after the test."""
     bots: list[RunningBot] = []
+    schemas: list[str] = []
 
     def start(**overrides: Any) -> RunningBot:
+        if db_backend == "postgres" and "database_url" not in overrides:
+            schemas.append(create_schema())
+            overrides["database_url"] = schema_url(schemas[-1])
         settings = bot_settings(tmp_path / f"bot{len(bots)}.db", fake_slack.api_url, fake_stripe.url, **overrides)
         bot = RunningBot(settings).start()
         fake_stripe.add_webhook_endpoint(bot.url + "/stripe/webhook", WEBHOOK_SECRET)
         bots.append(bot)
         return bot
 
-    yield start
-    for bot in bots:
-        bot.stop()
+    try:
+        yield start
+    finally:
+        for bot in bots:
+            bot.stop()
+        for schema in schemas:
+            drop_schema(schema)
 
 
 @pytest.fixture

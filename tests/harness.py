@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx
+import pytest
 import uvicorn
 
 from bot.bootstrap import Bot, build
@@ -35,6 +36,7 @@ BOT_TOKEN = "xoxb-test-token"
 STRIPE_KEY = "sk_test_fake_key"
 PAYMENTS_CHANNEL = "CPAYMENTS"
 TEAM_ID = "T123"
+POSTGRES_URL_PREFIXES = ("postgresql://", "postgres://")
 
 
 def origin(url: str) -> str:
@@ -219,22 +221,21 @@ class RunningBot(BotClient):
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
         """A test's own write (say, moving a due date into the past), on a connection of its own."""
-        import sqlite3
-
-        with contextlib.closing(sqlite3.connect(self.settings.database_url.removeprefix("sqlite:///"),
-                                                timeout=10)) as db:
-            db.execute(sql, params)
-            db.commit()
+        execute_database(self.settings.database_url, sql, params)
 
 
 class BotProcess(BotClient):
     """`invoicebot serve` as its own process, so tests can SIGTERM or SIGKILL it."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, log: Path | None = None) -> None:
+        """`log` receives the process's output: by default beside its SQLite file (a PostgreSQL
+        database has no file to sit beside, so name one)."""
         super().__init__(f"http://127.0.0.1:{settings.port}")
         self.settings = settings
         self.process: subprocess.Popen[bytes] | None = None
-        self.log = Path(settings.database_url.removeprefix("sqlite:///")).with_suffix(".log")
+        if log is None and not settings.database_url.startswith("sqlite:///"):
+            raise ValueError("a bot on PostgreSQL needs a log path")
+        self.log = log or Path(settings.database_url.removeprefix("sqlite:///")).with_suffix(".log")
 
     def start(self) -> BotProcess:
         env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), **settings_env(self.settings),
@@ -266,12 +267,7 @@ class BotProcess(BotClient):
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
         """A test's own write (say, moving a due date into the past), on a connection of its own."""
-        import sqlite3
-
-        with contextlib.closing(sqlite3.connect(self.settings.database_url.removeprefix("sqlite:///"),
-                                                timeout=10)) as db:
-            db.execute(sql, params)
-            db.commit()
+        execute_database(self.settings.database_url, sql, params)
 
     def wait_idle(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
@@ -299,12 +295,38 @@ class BotProcess(BotClient):
 
 
 def query_database(database_url: str, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    """Raw SQL for tests, on a connection of its own (WAL lets it read beside the bot)."""
+    """Raw SQL for tests (`?` placeholders, as the bot's shared SQL writes them), on a connection of
+    its own: WAL (SQLite) or MVCC (PostgreSQL) lets it read beside the bot."""
+    if database_url.startswith(POSTGRES_URL_PREFIXES):
+        import psycopg
+        from psycopg.rows import dict_row
+
+        from bot.store.postgres import to_pyformat
+
+        with psycopg.connect(database_url, autocommit=True, connect_timeout=5, row_factory=dict_row) as connection:
+            return list(connection.execute(to_pyformat(sql), params).fetchall())
     import sqlite3
 
     with contextlib.closing(sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=10)) as db:
         db.row_factory = sqlite3.Row
         return [dict(row) for row in db.execute(sql, params)]
+
+
+def execute_database(database_url: str, sql: str, params: tuple[Any, ...] = ()) -> None:
+    """A test's own write, committed on a connection of its own (`?` placeholders)."""
+    if database_url.startswith(POSTGRES_URL_PREFIXES):
+        import psycopg
+
+        from bot.store.postgres import to_pyformat
+
+        with psycopg.connect(database_url, autocommit=True, connect_timeout=5) as connection:
+            connection.execute(to_pyformat(sql), params)
+        return
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=10)) as db:
+        db.execute(sql, params)
+        db.commit()
 
 
 def state_values(view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
@@ -366,3 +388,8 @@ def create_invoice(bot: Any, fake_slack: Any, fake_stripe: Any, *, name: str = "
     created = [invoice for invoice in fake_stripe.objects("invoice") if invoice["id"] not in known]
     assert len(created) == 1
     return created[0]
+
+
+# For the handful of end-to-end tests worth running on both engines (see `db_backend` in
+# tests/conftest.py): the bots `make_bot` (and `bot`) start are on SQLite, then on PostgreSQL.
+on_both_databases = pytest.mark.parametrize("db_backend", ["sqlite", "postgres"], indirect=True)

@@ -28,11 +28,11 @@ from bot.errors import ExternalFailure
 from bot.jobs.model import Lane
 from bot.jobs.payloads import ChannelNotice
 from bot.services.messages import InvoiceMessages
-from bot.services.notifications import ChannelPacer, Notifications
+from bot.services.notifications import Notifications
 from bot.store.sqlite import SqliteStore
 from tests.fakes.slack_fake import FakeSlack, validate_blocks
 from tests.fakes.slack_fake.blockkit import MESSAGE_BLOCKS_TEXT_MAX_CHARS, blocks_text_size
-from tests.harness import BOT_TOKEN, PAYMENTS_CHANNEL, query_database, wait_for
+from tests.harness import BOT_TOKEN, PAYMENTS_CHANNEL, on_both_databases, query_database, wait_for
 
 KINDS = ("paid", "failed", "processing", "overdue")
 # Names as long and as hostile as Stripe or a person may make them: mrkdwn's specials (escaped to
@@ -180,7 +180,7 @@ def notifications_on(store: SqliteStore, fake_slack: FakeSlack) -> Notifications
     courier = Courier(store, slack)
     return Notifications(store, slack, StripeGateway("sk_test_unused", "http://127.0.0.1:9"),
                          InvoiceMessages(store, slack, courier), courier, payments_channel=PAYMENTS_CHANNEL,
-                         pacer=ChannelPacer(interval=0.0))
+                         pacer=store.pace(0.0))
 
 
 def queue_notices(store: SqliteStore, items: list[tuple[str, Invoice]]) -> None:
@@ -304,6 +304,7 @@ def test_a_begun_digest_is_never_split_unless_slack_refused_it(store: SqliteStor
     assert store.queue.stats().counts == {"done": len(items)}
 
 
+@on_both_databases
 def test_a_running_bot_announces_a_burst_in_digests_each_within_one_message(make_bot: Any,
                                                                             fake_slack: FakeSlack) -> None:
     """End to end: Stripe's webhooks in, paced posts out, long names and three currencies."""

@@ -10,7 +10,7 @@ import pytest
 
 from tests.fakes.slack_fake import FakeSlack
 from tests.fakes.stripe_fake import FakeStripe
-from tests.harness import RunningBot, open_modal, wait_for
+from tests.harness import RunningBot, on_both_databases, open_modal, wait_for
 
 
 def add_catalog_price(bot: RunningBot, fake_slack: FakeSlack, text: str) -> dict[str, Any]:
@@ -42,6 +42,7 @@ def the_message(fake_slack: FakeSlack, channel: str = "CSALES") -> Any:
     return messages[0]
 
 
+@on_both_databases
 def test_create_and_send_in_usd_with_a_catalog_price_and_an_adhoc_line(
         bot: RunningBot, fake_slack: FakeSlack, fake_stripe: FakeStripe) -> None:
     answer = add_catalog_price(bot, fake_slack, 'catalog add "Gold Special" 10.00 usd')

@@ -133,7 +133,7 @@ def test_an_event_about_a_reps_invoice_is_decided_on_the_reps_lane(store: Sqlite
         assert receiver.store_events([CheckedEvent(event, json.dumps(event)) for event in events]) == [True, True]
     finally:
         receiver.close()
-    own = store.queue.claim(Lane.OWN, "me", 30)
+    own = store.queue.claim(Lane.OWN_EVENTS, "me", 30)
     assert [job.key for job in own] == ["event:evt_in_rep"]
     assert ProcessEvent.model_validate(own[0].payload).own
     assert store.queue.waiting()[(Lane.EVENTS, "pending")] == 2_001  # the other one joins the backlog

@@ -57,7 +57,8 @@ def test_a_database_made_by_the_first_invoicebot_upgrades_with_nothing_lost(tmp_
         # Every pending job found its lane; the webhook jobs no longer jump the queue (run_after was 0).
         claimed = {lane.value: [job.kind for job in store.queue.claim(lane.value, "t", 30, limit=10)] for lane in Lane}
         assert claimed == {"replies": [], "interactive": ["create_invoice"],
-                           "events": ["stripe_event", "stripe_event"], "own": [], "bulk": ["channel_notice"],
+                           "events": ["stripe_event", "stripe_event"], "own_events": [],
+                           "own": [], "bulk": ["channel_notice"],
                            "periodic": []}
         with sqlite3.connect(path) as db:
             assert db.execute("SELECT min(run_after) FROM jobs").fetchone()[0] > 0

@@ -23,6 +23,7 @@ from tests.harness import (
     RunningBot,
     bot_settings,
     create_invoice,
+    on_both_databases,
     wait_for,
 )
 
@@ -49,6 +50,7 @@ def stripe_client(fake_stripe: FakeStripe) -> stripe.StripeClient:
     return stripe.StripeClient(STRIPE_KEY, base_addresses={"api": fake_stripe.url})
 
 
+@on_both_databases
 def test_paid_updates_the_message_threads_and_tells_the_payments_channel(
         bot: RunningBot, fake_slack: FakeSlack, fake_stripe: FakeStripe) -> None:
     invoice = create_invoice(bot, fake_slack, fake_stripe)

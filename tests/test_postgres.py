@@ -287,6 +287,8 @@ def test_the_schema_matches_sqlites_in_postgresql_types(make_store: Callable[...
     assert types["invoices", "total"] == types["invoices", "due_date"] == types["stripe_events", "created"] \
         == ("bigint", None)
     assert types["prices", "active"] == ("boolean", None) and types["jobs", "payload"] == ("text", None)
+    assert types["channel_pace", "next_at"] == types["leases", "expires_at"] == types["leases", "since"] \
+        == ("double precision", None)
     assert "(lane, status, run_after, id)" in indexes["idx_jobs_lane_status_run_after"]
     assert indexes["idx_jobs_key"].startswith("CREATE UNIQUE INDEX")
     assert indexes["idx_invoices_view_id"].startswith("CREATE UNIQUE INDEX")

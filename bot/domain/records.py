@@ -104,3 +104,14 @@ class CurrencyTotals:
     overdue_total: int
     overdue_count: int
     paid_month: int
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who holds something only one process may do at a time, until when (the database's clock)."""
+
+    name: str
+    token: str  # the holder's secret: only it renews or releases the lease
+    holder: str  # for people: which process (host and pid)
+    since: float
+    expires_at: float

@@ -15,6 +15,8 @@ class Lane(StrEnum):
     REPLIES = "replies"  # a person is looking: forms to open (within 3 s), answers, App Home
     INTERACTIVE = "interactive"  # a person is waiting on Stripe: modal submits, buttons, catalog changes
     EVENTS = "events"  # deciding what stored Stripe events mean
+    # Deciding events about invoices made in Slack: a rep's payment never waits behind a billing run's events.
+    OWN_EVENTS = "own_events"
     OWN = "own"  # news about invoices made in Slack: their messages, threads and notices
     BULK = "bulk"  # announcements of invoices made elsewhere (a month-end billing run)
     PERIODIC = "periodic"  # catalog refresh, overdue sweep

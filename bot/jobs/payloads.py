@@ -129,11 +129,11 @@ class ProcessEvent(JobPayload):
     LANE: ClassVar[Lane] = Lane.EVENTS
 
     event_id: str
-    # About an invoice made in Slack: decided on the rep's lane, ahead of a month-end backlog.
+    # About an invoice made in Slack: decided on a lane of its own, ahead of a month-end backlog.
     own: bool = False
 
     def lane(self) -> Lane:
-        return Lane.OWN if self.own else self.LANE
+        return Lane.OWN_EVENTS if self.own else self.LANE
 
 
 class RefreshMessage(JobPayload):

@@ -3,14 +3,14 @@
 Deciding an event is one unit of work: apply the invoice's snapshot, decide what it means
 (`bot.domain.notices`, pure), store that outcome with the event and queue each Slack message
 as its own job keyed by the event, all committed together, so a crash leaves neither or both.
-Channel notices are paced per channel; when more wait than the pace can post promptly they are
-folded into one digest that still names every invoice.
+Channel notices are paced per channel, through the database (`Store.pace`), so replicas posting
+to one channel keep Slack's one post a second between them; when more wait than the pace can post
+promptly they are folded into one digest that still names every invoice.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,7 +28,7 @@ from bot.jobs.payloads import ChannelNotice, RefreshMessage, ThreadReply
 from bot.jobs.ports import JobQueue
 from bot.mrkdwn import escape
 from bot.services.messages import InvoiceMessages
-from bot.store.ports import Store, UnitOfWork
+from bot.store.ports import ChannelPace, Store, UnitOfWork
 
 logger = logging.getLogger(__name__)
 
@@ -39,33 +39,10 @@ DIGEST_THRESHOLD = 3  # more notices than this waiting for one channel become a 
 Clock = Callable[[], float]
 
 
-class ChannelPacer:
-    """Remembers when each channel may next receive a post from this process."""
-
-    def __init__(self, interval: float = POST_INTERVAL) -> None:
-        self.interval = interval
-        self._next: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def claim(self, channel: str) -> float:
-        """Take the channel's next slot now (0.0), or say how long until it is free: one poster at a time."""
-        with self._lock:
-            now = time.monotonic()
-            wait = self._next.get(channel, 0.0) - now
-            if wait > 0:
-                return wait
-            self._next[channel] = now + self.interval
-            return 0.0
-
-    def reserve(self, channel: str, extra: float = 0.0) -> None:
-        with self._lock:
-            self._next[channel] = time.monotonic() + self.interval + extra
-
-
 class Notifications:
     def __init__(self, store: Store, slack: SlackOut, stripe: StripeGateway, messages: InvoiceMessages,
                  courier: Courier, *, payments_channel: str, announce_foreign: bool = True,
-                 pacer: ChannelPacer | None = None, clock: Clock = time.time) -> None:
+                 pacer: ChannelPace | None = None, clock: Clock = time.time) -> None:
         self.store = store
         self.queue: JobQueue = store.queue
         self.slack = slack
@@ -74,7 +51,7 @@ class Notifications:
         self.courier = courier
         self.payments_channel = payments_channel
         self.announce_foreign = announce_foreign
-        self.pacer = pacer or ChannelPacer()
+        self.pacer = pacer or store.pace(POST_INTERVAL)
         self.clock = clock
 
     # --- deciding ----------------------------------------------------------------------------
@@ -113,13 +90,18 @@ class Notifications:
         routes: dict[tuple[str, str], str | None] = {}
         with self.store.unit_of_work() as uow:
             found = uow.events.get_many(pending, for_decision=True)
-            for current in found:
-                if current.processed_at is not None:
-                    continue  # decided meanwhile (a redelivered job, another replica)
+            undecided = [event for event in found if event.processed_at is None]  # not decided meanwhile
+            # One read of the invoices the batch touches before its changes, one after.
+            known = _Known(uow, [invoice_id for event in undecided if (invoice_id := _invoice_of(event))])
+            outcomes: list[tuple[str, Outcome]] = []
+            for current in undecided:
                 outcome = (Outcome.from_json(current.outcome) if current.outcome is not None
-                           else self._decide(uow, current, facts.get(current.id, {})))
+                           else self._decide(uow, current, facts.get(current.id, {}), known))
                 uow.events.decide(current.id, outcome.to_json())
-                self._queue_messages(uow, current.id, outcome, routes)
+                outcomes.append((current.id, outcome))
+            after = uow.invoices.get_many([outcome.invoice_id for _, outcome in outcomes if outcome.invoice_id])
+            for event_id, outcome in outcomes:
+                self._queue_messages(uow, event_id, outcome, routes, after)
             uow.commit()
         stored = {event.id for event in found}
         failures.update({event_id: GiveUp(f"event {event_id} is not stored") for event_id in pending
@@ -144,11 +126,13 @@ class Notifications:
             logger.warning("could not look up %s for %s: %s", event_type, object_id, failure.message)
         return {}
 
-    def _decide(self, uow: UnitOfWork, event: StripeEvent, facts: dict[str, Any]) -> Outcome:
+    def _decide(self, uow: UnitOfWork, event: StripeEvent, facts: dict[str, Any], known: _Known | None = None
+                ) -> Outcome:
         obj = event.data_object
         if event.type.startswith("invoice.") and obj.get("object") == "invoice":
-            known = uow.invoices.get(str(obj["id"]))
-            snapshot = snapshot_from_stripe(obj).keeping_lines_of(known)
+            invoice_id = str(obj["id"])
+            stored = known.take(invoice_id) if known is not None else uow.invoices.get(invoice_id)
+            snapshot = snapshot_from_stripe(obj).keeping_lines_of(stored)
             if event.type == "invoice.deleted":
                 snapshot = snapshot.with_status("deleted")
             change = uow.invoices.apply(snapshot, event.created)
@@ -157,16 +141,17 @@ class Notifications:
             return decide_invoice_event(event.type, obj, change, currency=snapshot.currency,
                                         failure_reason=facts.get("reason"), first_overdue=first_overdue)
         if event.type == "payment_intent.processing":
-            invoice_id = facts.get("invoice_id")
-            is_known = isinstance(invoice_id, str) and uow.invoices.get(invoice_id) is not None
-            return decide_processing(invoice_id if is_known else None, is_known)
+            paid_by = facts.get("invoice_id")
+            is_known = isinstance(paid_by, str) and uow.invoices.get(paid_by) is not None
+            return decide_processing(paid_by if is_known else None, is_known)
         return NOTHING
 
     def _queue_messages(self, uow: UnitOfWork, key: str, outcome: Outcome,
-                        routes: dict[tuple[str, str], str | None] | None = None) -> None:
+                        routes: dict[tuple[str, str], str | None] | None = None,
+                        invoices: dict[str, Invoice] | None = None) -> None:
         if outcome.invoice_id is None:
             return
-        invoice = uow.invoices.get(outcome.invoice_id)
+        invoice = invoices.get(outcome.invoice_id) if invoices is not None else uow.invoices.get(outcome.invoice_id)
         if invoice is None:
             return
         ours = invoice.message_ts is not None
@@ -330,3 +315,26 @@ class Notifications:
                                                "channel.")
         else:
             logger.error("a notice for %s could not be posted in %s: %s", invoice_id, where, reason)
+
+
+def _invoice_of(event: StripeEvent) -> str | None:
+    obj = event.data_object
+    if event.type.startswith("invoice.") and obj.get("object") == "invoice" and obj.get("id"):
+        return str(obj["id"])
+    return None
+
+
+class _Known:
+    """The stored invoices a batch of events is about, read in one query. Each is handed out once:
+    a second event about the same invoice reads it again, as the first may have changed it."""
+
+    def __init__(self, uow: UnitOfWork, invoice_ids: list[str]) -> None:
+        self._uow = uow
+        self._unread = set(invoice_ids)
+        self._stored = uow.invoices.get_many(invoice_ids)
+
+    def take(self, invoice_id: str) -> Invoice | None:
+        if invoice_id in self._unread:
+            self._unread.discard(invoice_id)
+            return self._stored.get(invoice_id)
+        return self._uow.invoices.get(invoice_id)

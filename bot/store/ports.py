@@ -3,7 +3,9 @@
 `Store.unit_of_work()` is one write transaction: every state change and the jobs it queues
 (`uow.jobs`, an outbox) commit together or not at all. `Store.reads` answers one query at a time
 from a connection of its own, so reads never wait behind a writer. Records come back typed
-(`bot.domain`); no JSON strings or engine-specific values leave the store.
+(`bot.domain`); no JSON strings or engine-specific values leave the store. `Store.pace()` and
+`Store.leases` are what processes on one database share outside any unit of work: Slack's pace per
+channel, and what only one of them may do at a time.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from bot.domain.records import (
     Customer,
     Delivery,
     EventSeen,
+    Lease,
     Price,
     Route,
     StripeEvent,
@@ -55,6 +58,10 @@ class InvoiceReads(Protocol):
         ...
 
     def get(self, stripe_id: str) -> Invoice | None: ...
+    def get_many(self, stripe_ids: Sequence[str]) -> dict[str, Invoice]:
+        """The stored ones of these invoices, by id: one query for a batch of events."""
+        ...
+
     def by_view(self, view_id: str) -> Invoice | None: ...
     def find(self, number_or_id: str) -> Invoice | None: ...
     def search(self, status: str | None = None, text: str | None = None, limit: int = 20, offset: int = 0,
@@ -171,6 +178,35 @@ class JobOutbox(Protocol):
         ...
 
 
+class ChannelPace(Protocol):
+    """When each channel may next receive a post, kept in the database: every process and replica
+    on it keeps one pace per channel (Slack's limit is per channel, whoever posts)."""
+
+    def claim(self, channel: str) -> float:
+        """Take the channel's next slot now (0.0), or say how many seconds until it is free."""
+        ...
+
+    def reserve(self, channel: str, extra: float = 0.0) -> None:
+        """Nobody posts in `channel` for `interval + extra` seconds from now (after a post, or a
+        Retry-After); never brings a later slot earlier."""
+        ...
+
+
+class Leases(Protocol):
+    """What one process at a time may do, by name: held by a token until it expires unless renewed."""
+
+    def acquire(self, name: str, token: str, holder: str, ttl: float) -> Lease:
+        """Take the lease when it is free, expired or already `token`'s; the lease as it stands
+        after (ours when its token is `token`, otherwise its live holder's)."""
+        ...
+
+    def renew(self, name: str, token: str, ttl: float) -> bool:
+        """Hold on for `ttl` more seconds; False when the lease is no longer `token`'s."""
+        ...
+
+    def release(self, name: str, token: str) -> None: ...
+
+
 class Reads(Protocol):
     @property
     def customers(self) -> CustomerReads: ...
@@ -220,7 +256,14 @@ class Store(Protocol):
     @property
     def queue(self) -> JobQueue: ...
 
+    @property
+    def leases(self) -> Leases: ...
+
     def unit_of_work(self) -> UnitOfWork: ...
+
+    def pace(self, interval: float) -> ChannelPace:
+        """Slack's pace per channel, `interval` seconds between posts, shared through the database."""
+        ...
 
     def on_commit(self, callback: Callable[[set[str]], None]) -> None:
         """Call `callback(lanes)` after each commit that queued jobs in those lanes (to wake workers)."""

@@ -43,15 +43,22 @@ class Dialect:
     changes it needs no lock; PostgreSQL at READ COMMITTED lets two transactions read the same
     row, so such reads lock it (`FOR UPDATE`), and picking jobs skips rows another transaction
     holds (`FOR UPDATE SKIP LOCKED`).
+
+    `database_clock` is the server's time in epoch seconds, for what replicas on several hosts must
+    time alike (a channel's pace, a lease); None: the store's clock, bound as a parameter (one
+    SQLite file is one host, and tests keep their fake clock).
     """
 
     name: str
     for_update: str
     skip_locked: str
+    database_clock: str | None = None
 
 
 SQLITE = Dialect("sqlite", for_update="", skip_locked="")
-POSTGRES = Dialect("postgres", for_update=" FOR UPDATE", skip_locked=" FOR UPDATE SKIP LOCKED")
+# clock_timestamp(), not now(): the time the statement runs, not when its transaction began.
+POSTGRES = Dialect("postgres", for_update=" FOR UPDATE", skip_locked=" FOR UPDATE SKIP LOCKED",
+                   database_clock="date_part('epoch', clock_timestamp())")
 
 
 class Executor(Protocol):
@@ -237,6 +244,13 @@ class SqlInvoices:
 
     def get(self, stripe_id: str) -> Invoice | None:
         return self._first("SELECT * FROM invoices WHERE stripe_id = ?", [stripe_id])
+
+    def get_many(self, stripe_ids: Sequence[str]) -> dict[str, Invoice]:
+        unique = sorted(set(stripe_ids))
+        if not unique:
+            return {}
+        rows = self.db.rows(f"SELECT * FROM invoices WHERE stripe_id IN ({', '.join('?' for _ in unique)})", unique)
+        return {str(row["stripe_id"]): _invoice(row) for row in rows}
 
     def by_view(self, view_id: str) -> Invoice | None:
         return self._first("SELECT * FROM invoices WHERE view_id = ?", [view_id])

@@ -35,6 +35,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
 from bot.jobs.model import Lane
+from bot.store.coordination import SqlChannelPace, SqlLeases
 from bot.store.migrations import load
 from bot.store.queue import SqlJobQueue
 from bot.store.repositories import POSTGRES, Clock, Executor, Row, SqlRepositories
@@ -243,6 +244,7 @@ class PostgresStore:
             raise
         self._reads = SqlRepositories(self._reader, clock, POSTGRES)
         self._queue = SqlJobQueue(self._transaction, self._reader, clock, POSTGRES)
+        self._leases = SqlLeases(self._autocommit, clock, POSTGRES)
         if listen:
             self._listener = _Listener(url, notify_channel, self._heard)
             self._listener.start()
@@ -255,8 +257,17 @@ class PostgresStore:
     def queue(self) -> SqlJobQueue:
         return self._queue
 
+    @property
+    def leases(self) -> SqlLeases:
+        return self._leases
+
     def unit_of_work(self) -> PostgresUnitOfWork:
         return PostgresUnitOfWork(self)
+
+    def pace(self, interval: float) -> SqlChannelPace:
+        # Each claim is one autocommit statement on a pool connection: one round trip, its row
+        # lock held only while the statement runs, timed by the server's clock.
+        return SqlChannelPace(self._autocommit, self.clock, POSTGRES, interval)
 
     def on_commit(self, callback: OnCommit) -> None:
         self._subscribers.append(callback)
@@ -335,6 +346,12 @@ class PostgresStore:
             committed = True
         finally:
             self._end(connection, rollback=not committed)
+
+    @contextmanager
+    def _autocommit(self) -> Iterator[Executor]:
+        """Statements each committed on their own (a pace claim, a lease), on one pool connection."""
+        with self._connections.connection() as connection:
+            yield PgExecutor(connection)
 
     # --- wake-ups -------------------------------------------------------------------------------
     def _announce(self, db: Executor, lanes: set[str]) -> None:

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
+from bot.store.coordination import SqlChannelPace, SqlLeases
 from bot.store.migrations import load
 from bot.store.queue import SqlJobQueue
 from bot.store.repositories import SQLITE, Clock, Executor, Row, SqlRepositories
@@ -161,6 +162,7 @@ class SqliteStore:
             apply_migrations(self)
         self._reads = SqlRepositories(self._reader, clock)
         self._queue = SqlJobQueue(self._transaction, self._reader, clock, SQLITE)
+        self._leases = SqlLeases(self._transaction, clock, SQLITE)
 
     @property
     def reads(self) -> SqlRepositories:
@@ -170,8 +172,17 @@ class SqliteStore:
     def queue(self) -> SqlJobQueue:
         return self._queue
 
+    @property
+    def leases(self) -> SqlLeases:
+        return self._leases
+
     def unit_of_work(self) -> SqliteUnitOfWork:
         return SqliteUnitOfWork(self)
+
+    def pace(self, interval: float) -> SqlChannelPace:
+        # A short write transaction per claim, like the queue's: the writer connection is shared by
+        # the store's threads, so even one statement on it goes under the write lock.
+        return SqlChannelPace(self._transaction, self.clock, SQLITE, interval)
 
     def on_commit(self, callback: OnCommit) -> None:
         self._subscribers.append(callback)
