@@ -135,7 +135,8 @@ class Notifications:
             snapshot = snapshot_from_stripe(obj).keeping_lines_of(stored)
             if event.type == "invoice.deleted":
                 snapshot = snapshot.with_status("deleted")
-            change = uow.invoices.apply(snapshot, event.created)
+            # A batch's invoices were read under a lock (`_Known`): their state need not be read again.
+            change = uow.invoices.apply(snapshot, event.created, stored if known is not None else None)
             first_overdue = event.type == "invoice.overdue" and uow.invoices.mark_overdue_once(snapshot.stripe_id,
                                                                                                self.clock())
             return decide_invoice_event(event.type, obj, change, currency=snapshot.currency,
@@ -325,13 +326,14 @@ def _invoice_of(event: StripeEvent) -> str | None:
 
 
 class _Known:
-    """The stored invoices a batch of events is about, read in one query. Each is handed out once:
-    a second event about the same invoice reads it again, as the first may have changed it."""
+    """The stored invoices a batch of events is about, read (and locked) in one query. Each is
+    handed out once: a second event about the same invoice reads it again, as the first may have
+    changed it (the row is this unit of work's by then: locked, or inserted by it)."""
 
     def __init__(self, uow: UnitOfWork, invoice_ids: list[str]) -> None:
         self._uow = uow
         self._unread = set(invoice_ids)
-        self._stored = uow.invoices.get_many(invoice_ids)
+        self._stored = uow.invoices.get_many(invoice_ids, for_update=True)
 
     def take(self, invoice_id: str) -> Invoice | None:
         if invoice_id in self._unread:

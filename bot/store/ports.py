@@ -58,8 +58,9 @@ class InvoiceReads(Protocol):
         ...
 
     def get(self, stripe_id: str) -> Invoice | None: ...
-    def get_many(self, stripe_ids: Sequence[str]) -> dict[str, Invoice]:
-        """The stored ones of these invoices, by id: one query for a batch of events."""
+    def get_many(self, stripe_ids: Sequence[str], *, for_update: bool = False) -> dict[str, Invoice]:
+        """The stored ones of these invoices, by id: one query for a batch of events; `for_update`
+        (in a unit of work) locks them until it ends."""
         ...
 
     def by_view(self, view_id: str) -> Invoice | None: ...
@@ -81,9 +82,10 @@ class Invoices(InvoiceReads, Protocol):
         """An invoice the bot just created for a rep (what only the bot knows: rep, channel, modal)."""
         ...
 
-    def apply(self, snapshot: InvoiceSnapshot, at: int) -> StateChange:
+    def apply(self, snapshot: InvoiceSnapshot, at: int, held: Invoice | None = None) -> StateChange:
         """Apply a snapshot taken at `at` unless the row already knows a later state; unknown
-        invoices are added, so later events and commands find them."""
+        invoices are added, so later events and commands find them. `held`: the row as this unit
+        of work read it with a lock (`get_many(for_update=True)`), so it need not be read again."""
         ...
 
     def set_lines(self, stripe_id: str, lines: tuple[InvoiceLine, ...]) -> None: ...

@@ -199,9 +199,12 @@ class SqlJobQueue:
     def waiting(self) -> dict[tuple[str, str], int]:
         """Unfinished jobs per (lane, status): pending or running. Reads the index of unfinished
         jobs only (done ones are not counted), for a scrape every few seconds, not for a probe."""
-        return {(str(row["lane"]), str(row["status"])): int(row["n"]) for row in self._read.rows(
-            "SELECT lane, status, count(*) AS n FROM jobs WHERE status IN ('pending', 'running') "
-            "GROUP BY lane, status")}
+        counts: dict[tuple[str, str], int] = {}
+        for lane in Lane:  # one range of the (lane, status, ...) index per lane and status
+            for row in self._read.rows("SELECT status, count(*) AS n FROM jobs WHERE lane = ? AND status IN "
+                                       "('pending', 'running') GROUP BY status", [lane.value]):
+                counts[(lane.value, str(row["status"]))] = int(row["n"])
+        return counts
 
     def stats(self) -> QueueStats:
         """Counts per status: they read the whole table, so they are for tests and tools, not probes."""

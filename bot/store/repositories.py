@@ -245,11 +245,14 @@ class SqlInvoices:
     def get(self, stripe_id: str) -> Invoice | None:
         return self._first("SELECT * FROM invoices WHERE stripe_id = ?", [stripe_id])
 
-    def get_many(self, stripe_ids: Sequence[str]) -> dict[str, Invoice]:
+    def get_many(self, stripe_ids: Sequence[str], *, for_update: bool = False) -> dict[str, Invoice]:
         unique = sorted(set(stripe_ids))
         if not unique:
             return {}
-        rows = self.db.rows(f"SELECT * FROM invoices WHERE stripe_id IN ({', '.join('?' for _ in unique)})", unique)
+        # Locked in the order of their ids, so two batches touching the same invoices never deadlock.
+        lock = f" ORDER BY stripe_id{self.dialect.for_update}" if for_update else ""
+        rows = self.db.rows(f"SELECT * FROM invoices WHERE stripe_id IN ({', '.join('?' for _ in unique)}){lock}",
+                            unique)
         return {str(row["stripe_id"]): _invoice(row) for row in rows}
 
     def by_view(self, view_id: str) -> Invoice | None:
@@ -336,20 +339,24 @@ class SqlInvoices:
             f"ON CONFLICT (stripe_id) DO UPDATE SET {updates}",
             [snapshot.stripe_id, *columns.values(), 0, now, now])
 
-    def apply(self, snapshot: InvoiceSnapshot, at: int) -> StateChange:
+    def apply(self, snapshot: InvoiceSnapshot, at: int, held: Invoice | None = None) -> StateChange:
         now = self.clock()
         columns = _snapshot_columns(snapshot)
-        names = ["stripe_id", *columns, "state_at", "created_at", "updated_at"]
-        inserted = self.db.execute(
-            f"INSERT INTO invoices ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)}) "
-            "ON CONFLICT (stripe_id) DO NOTHING", [snapshot.stripe_id, *columns.values(), at, now, now])
-        if inserted:
-            return StateChange(applied=True, previous_status=None, status=snapshot.status)
-        current = self.db.one(f"SELECT status, state_at FROM invoices WHERE stripe_id = ?{self.dialect.for_update}",
-                              [snapshot.stripe_id])
-        assert current is not None  # it was there a moment ago, and invoices are never deleted
-        previous = str(current["status"])
-        if not supersedes(snapshot.status, at, previous, _int(current["state_at"])):
+        if held is None:
+            names = ["stripe_id", *columns, "state_at", "created_at", "updated_at"]
+            inserted = self.db.execute(
+                f"INSERT INTO invoices ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)}) "
+                "ON CONFLICT (stripe_id) DO NOTHING", [snapshot.stripe_id, *columns.values(), at, now, now])
+            if inserted:
+                return StateChange(applied=True, previous_status=None, status=snapshot.status)
+            current = self.db.one(
+                f"SELECT status, state_at FROM invoices WHERE stripe_id = ?{self.dialect.for_update}",
+                [snapshot.stripe_id])
+            assert current is not None  # it was there a moment ago, and invoices are never deleted
+            previous, previous_at = str(current["status"]), _int(current["state_at"])
+        else:
+            previous, previous_at = held.status, held.state_at
+        if not supersedes(snapshot.status, at, previous, previous_at):
             return StateChange(applied=False, previous_status=previous, status=previous)
         assignments = ", ".join(f"{name} = ?" for name in columns)
         self.db.execute(f"UPDATE invoices SET {assignments}, state_at = ?, updated_at = ? WHERE stripe_id = ?",
