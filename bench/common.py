@@ -80,9 +80,10 @@ def bot_settings(database: Path, fakes: Fakes, **overrides: Any) -> Settings:
 
 
 @contextlib.contextmanager
-def bot_process(settings: Settings) -> Iterator[BotProcess]:
-    """`invoicebot serve` in its own process; SIGKILLed on the way out if still running."""
-    bot = BotProcess(settings).start()
+def bot_process(settings: Settings, log: Path | None = None) -> Iterator[BotProcess]:
+    """`invoicebot serve` in its own process; SIGKILLed on the way out if still running. `log`:
+    where its output goes (required on PostgreSQL, where there is no database file to put it beside)."""
+    bot = BotProcess(settings, log=log).start()
     try:
         yield bot
     finally:

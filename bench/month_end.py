@@ -218,8 +218,9 @@ def _measure(context: Context, setup: Setup) -> Run:
         _seed_own_invoices(database_url, WebClient(token=BOT_TOKEN, base_url=fakes.slack.api_url))
         fakes.slack.enforce_pace(posts_per_second=1.0, burst=3)
         bots = [stack.enter_context(bot_process(bot_settings(workdir / f"unused_{setup.name}.db", fakes,
-                                                             worker_lanes=setup.lanes, database_url=database_url)))
-                for _ in range(setup.replicas)]
+                                                             worker_lanes=setup.lanes, database_url=database_url),
+                                                log=workdir / f"bot_{setup.name}_{replica}.log"))
+                for replica in range(setup.replicas)]
         # The rep works on the first replica; Stripe's own webhooks reach the last (the same one
         # when alone), so with replicas the rep's invoice is made on one and paid news lands on another.
         http = stack.enter_context(httpx.Client(base_url=bots[0].url, timeout=30))
