@@ -10,7 +10,7 @@ is timed from the submit to its message in the rep's channel. The first 5 are th
 (fake) Stripe, which sends its webhooks to the bot: each is timed from the payment to its
 announcement in the payments channel. A prober GETs `/healthz` every 20 ms throughout (reported
 apart while the flood is arriving and while only its backlog is left), and `/metrics` once a
-second gives the drain: events decided per second while a backlog waits.
+second gives the drain: events decided per second over the whole run, and once the flood is in.
 
 The baseline is the same bot with every job in one first-in, first-out line, one job per claim
 (`WORKER_LANES=single_fifo`, as the queue was before lanes), with as many threads. Each run
@@ -87,6 +87,20 @@ class Run:
     announced: int = 0
     slack_calls: int = 0
     posts_429: int = 0
+
+    flood_ended: float | None = None  # seconds since start when the sender was done
+
+    @property
+    def drain_after_flood(self) -> float:
+        """Events decided per second once the flood has arrived and only its backlog is left."""
+        if self.flood_ended is None:
+            return 0.0
+        after = [(at, count) for at, count in self.decided if at >= self.flood_ended]
+        if len(after) < 2:
+            return 0.0
+        final = after[-1][1]
+        last_at = next(at for at, count in after if count >= final)
+        return (final - after[0][1]) / max(last_at - after[0][0], 1e-9)
 
     @property
     def drain_rate(self) -> float:
@@ -174,12 +188,24 @@ def _every(interval: float, stop: threading.Event, action: Callable[[], None]) -
     return thread
 
 
-def _announced(context: Context) -> set[str]:
-    seen: set[str] = set()
-    for message in context.fakes.slack.messages(PAYMENTS_CHANNEL):
-        text = f"{message.text or ''} {json.dumps(message.blocks or [])}"
-        seen.update(match.group(0) for match in ANNOUNCED.finditer(text))
-    return {f"{'own' if 'own' in name.lower() else 'ext'}:{name[-7:]}" for name in seen}
+class _Announced:
+    """Invoices named in the payments channel so far. Reads only the messages posted since the last
+    look: the fakes and the /healthz prober share this process (and its GIL), and re-reading
+    thousands of digests every second showed up as the prober's p99."""
+
+    def __init__(self, context: Context) -> None:
+        self._slack = context.fakes.slack
+        self._read = 0
+        self._seen: set[str] = set()
+
+    def __call__(self) -> set[str]:
+        messages = self._slack.messages(PAYMENTS_CHANNEL)
+        for message in messages[self._read:]:
+            text = f"{message.text or ''} {json.dumps(message.blocks or [])}"
+            self._seen.update(f"{'own' if 'own' in name.lower() else 'ext'}:{name[-7:]}"
+                              for name in (match.group(0) for match in ANNOUNCED.finditer(text)))
+        self._read = len(messages)
+        return set(self._seen)
 
 
 @dataclass(frozen=True)
@@ -258,16 +284,22 @@ def _measure(context: Context, setup: Setup) -> Run:
         flooding.set()
         sent_file = workdir / f"sent_{setup.name}.json"
         sender = _start_sender([bot.url + "/stripe/webhook" for bot in bots], sent_file)
-        pollers.append(_every(0.05, stop, lambda: flooding.clear() if sender.poll() is not None else None))
+        def flood_over() -> None:
+            if flooding.is_set() and sender.poll() is not None:
+                run.flood_ended = time.monotonic() - started
+                flooding.clear()
+
+        pollers.append(_every(0.05, stop, flood_over))
         try:
             run.submit_seconds, run.payment_seconds = _rep_at_work(context, http, forms, started)
+            _announced = _Announced(context)
             while time.monotonic() - started < GIVE_UP:
-                announced = _announced(context)
+                announced = _announced()
                 if len(announced) >= OWN + FOREIGN:
                     run.announced_after = time.monotonic() - started
                     break
                 time.sleep(1.0)
-            run.announced = len(_announced(context) & {f"{p}:{i:07d}" for p, n in (("own", OWN), ("ext", FOREIGN))
+            run.announced = len(_announced() & {f"{p}:{i:07d}" for p, n in (("own", OWN), ("ext", FOREIGN))
                                                        for i in range(n)})
             sender.wait(timeout=60)
         finally:
@@ -370,14 +402,17 @@ def _section(bot: Run, baseline: Run, others: list[Run], skipped: str | None) ->
         sent = run_.sent
         rows.append([
             run_.who, f"{sent.get('ok', 0):,}", f"{sent.get('ok', 0) / max(sent.get('elapsed', 1), 1e-9):,.0f}",
-            f"{run_.drain_rate:,.0f}", _seconds(run_.announced_after), f"{run_.announced:,}",
+            f"{run_.drain_rate:,.0f}", f"{run_.drain_after_flood:,.0f}", _seconds(run_.announced_after),
+            f"{run_.announced:,}",
             str(run_.slack_calls), str(run_.posts_429), fmt(submits.p50), fmt(submits.p99),
             _seconds(run_.worst(run_.payment_seconds)), fmt(health_flood.p99), fmt(health.p99),
             str(run_.health_failures),
         ])
     submits = summarize([value if value is not None else GIVE_UP for value in bot.submit_seconds])
     targets = [
-        Target("drain: events decided per second", bot.drain_rate, ">=", TARGET_DRAIN, "events/s"),
+        Target("drain: events decided per second, whole run", bot.drain_rate, ">=", TARGET_DRAIN, "events/s"),
+        Target("drain: events decided per second, once the flood is in", bot.drain_after_flood, ">=", TARGET_DRAIN,
+               "events/s"),
         Target("modal submit -> invoice in Slack, p99 of 20", submits.p99, "<", TARGET_SUBMIT_P99, "s"),
         Target("rep's payment -> announcement, worst of 5", bot.worst(bot.payment_seconds), "<", TARGET_PAYMENT, "s"),
         Target("/healthz p99 while the backlog drains", summarize(bot.health_ms).p99, "<", TARGET_HEALTH_P99, "ms"),
@@ -398,7 +433,8 @@ def _section(bot: Run, baseline: Run, others: list[Run], skipped: str | None) ->
     return Section(
         key="month_end",
         title="7. Month-end (~50,000 events, Slack at 1 post/s per channel)",
-        headers=["run", "events accepted", "ingest /s", "drain /s", "all announced after s", "announced",
+        headers=["run", "events accepted", "ingest /s", "drain /s (whole run)", "drain /s (after the flood)",
+                 "all announced after s", "announced",
                  "Slack calls", "429s", "submit p50 s", "submit p99 s", "payment -> notice s (worst)",
                  "/healthz p99 ms (flood arriving)",
                  "/healthz p99 ms (backlog draining)", "/healthz failed"],
