@@ -3,6 +3,8 @@
 - `ExternalFailure`: Slack or Stripe (or another peer) failed; `retryable` says whether the same
   call may succeed later, `retry_after` how long the peer asked us to wait. The adapters raise
   subclasses; use cases let them propagate.
+- `StoreUnavailable`: the database did not answer (a restart, a network cut, no free connection
+  in time): retryable; a listener tells the person to try again in a moment, a webhook answers 503.
 - `GiveUp`: the work can never succeed (a refusal, a missing object); retrying would not help.
 - `Defer`: not a failure: the work must wait (a channel's pace); it runs again later without
   spending one of its attempts.
@@ -19,6 +21,11 @@ class ExternalFailure(Exception):
         self.retryable = retryable
         self.retry_after = retry_after
         self.code = code
+
+
+class StoreUnavailable(ExternalFailure):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True, code="store_unavailable")
 
 
 class GiveUp(Exception):

@@ -12,6 +12,7 @@ from bot.errors import ExternalFailure
 logger = logging.getLogger(__name__)
 
 TRY_AGAIN = ":hourglass: Slack or Stripe didn't answer in time, so I couldn't do that. Try again in a moment."
+STORE_DOWN = ":hourglass: I can't reach my database right now, so I couldn't take that. Try again in a moment."
 BROKEN = ":warning: Something went wrong on my side; it has been logged. Try again, or ask an admin to check the logs."
 
 

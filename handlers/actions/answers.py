@@ -3,13 +3,18 @@ line", App Home's "New invoice"): queued as a job, then acked; the job answers."
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext
+from slack_bolt import Ack, App, BoltContext, Respond
 
 from bot.blocks import ActionId
+from bot.errors import StoreUnavailable
 from bot.jobs.payloads import AnswerAction
 from handlers.context import services_of
+from handlers.errors import STORE_DOWN
+
+logger = logging.getLogger(__name__)
 
 ANSWERED = (ActionId.INVOICE_SEND, ActionId.INVOICE_VOID, ActionId.INVOICE_UNCOLLECTIBLE, ActionId.INVOICE_REMIND,
             ActionId.LIST_MORE, ActionId.SHOW_INVOICE, ActionId.ADD_LINE, ActionId.HOME_NEW_INVOICE)
@@ -17,10 +22,17 @@ ANSWERED = (ActionId.INVOICE_SEND, ActionId.INVOICE_VOID, ActionId.INVOICE_UNCOL
 KEPT = ("user", "actions", "channel", "response_url", "trigger_id", "view", "container")
 
 
-def queue_answer(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+def queue_answer(ack: Ack, body: dict[str, Any], context: BoltContext, respond: Respond) -> None:
     pressed = body["actions"][0]
     key = f"action:{pressed.get('action_ts') or body['trigger_id']}:{body['user']['id']}"
-    services_of(context).jobs.submit(AnswerAction(body={k: body[k] for k in KEPT if k in body}), key=key)
+    try:
+        services_of(context).jobs.submit(AnswerAction(body={k: body[k] for k in KEPT if k in body}), key=key)
+    except StoreUnavailable as error:
+        logger.warning("button %s not queued: %s", pressed.get("action_id"), error.message)
+        ack()
+        if body.get("response_url"):  # Slack's own URL: it needs no database
+            respond(response_type="ephemeral", replace_original=False, text=STORE_DOWN)
+        return
     ack()
 
 

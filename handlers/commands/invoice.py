@@ -3,14 +3,19 @@ else is acked empty and answered by a job (`bot/services/replies.py`), queued be
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 
 from bot import slash
+from bot.errors import StoreUnavailable
 from bot.forms import unsafe_character
 from bot.jobs.payloads import AnswerCommand
 from handlers.context import services_of
+from handlers.errors import STORE_DOWN
+
+logger = logging.getLogger(__name__)
 
 # What of the command the answer needs (not the legacy verification token Slack also sends).
 KEPT = ("user_id", "channel_id", "team_id", "text", "trigger_id", "response_url")
@@ -32,8 +37,13 @@ def invoice_command(ack: Ack, command: dict[str, Any], context: BoltContext) -> 
     if text is not None:
         ack(response_type="ephemeral", text=text)
         return
-    services_of(context).jobs.submit(AnswerCommand(command={k: str(command.get(k) or "") for k in KEPT}),
-                                     key=f"command:{command['trigger_id']}")
+    try:
+        services_of(context).jobs.submit(AnswerCommand(command={k: str(command.get(k) or "") for k in KEPT}),
+                                         key=f"command:{command['trigger_id']}")
+    except StoreUnavailable as error:
+        logger.warning("/invoice not queued: %s", error.message)
+        ack(response_type="ephemeral", text=STORE_DOWN)
+        return
     ack()
 
 

@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pydantic import ValidationError
 from slack_bolt import Ack, App, BoltContext
 
 from bot import blocks, money
+from bot.errors import StoreUnavailable
 from bot.forms import field_errors, flatten_state, parse_invoice_form
 from bot.jobs.payloads import CreateInvoice, SubmittedLine
 from bot.mrkdwn import escape
 from handlers.context import services_of
+from handlers.errors import STORE_DOWN
+
+logger = logging.getLogger(__name__)
 
 
 def submit_invoice(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+    try:
+        _submit(ack, body, view, context)
+    except StoreUnavailable as error:
+        # The form stays open with what was typed; the note sits on its first field.
+        logger.warning("invoice form not queued: %s", error.message)
+        first = next((block["block_id"] for block in view.get("blocks", []) if block.get("type") == "input"), "customer")
+        ack(response_action="errors", errors={first: STORE_DOWN})
+
+
+def _submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
     services = services_of(context)
     values = flatten_state(view["state"]["values"])
     reads = services.reads

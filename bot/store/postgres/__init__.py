@@ -34,6 +34,7 @@ from psycopg import sql
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
+from bot.errors import StoreUnavailable
 from bot.jobs.model import Lane
 from bot.store.coordination import SqlChannelPace, SqlLeases
 from bot.store.migrations import load
@@ -49,7 +50,9 @@ NOTIFY_CHANNEL = "invoicebot_jobs"
 # pg_advisory_xact_lock key for migrations: replicas starting at once apply them in turn.
 MIGRATION_LOCK = 0x696E766F69636562  # b"invoiceb" as a bigint: any constant works, this one is ours
 DEFAULT_POOL_SIZE = 10
-POOL_TIMEOUT_SECONDS = 10.0  # waiting for a free (or new) connection before PoolTimeout
+# Waiting for a free (or new) connection before StoreUnavailable. A listener queues before its ack,
+# within Slack's 3 s: with the server down, it must hear so in time to tell the person, not hang.
+POOL_TIMEOUT_SECONDS = 2.0
 CONNECT_TIMEOUT_SECONDS = 5  # libpq's own default is to wait forever for an unreachable host
 PING_TIMEOUT_SECONDS = 2.0
 # psycopg_pool retries a lost connection with a doubling delay (1, 2, 4, ... s) until this many
@@ -76,15 +79,30 @@ class PgExecutor:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
+    # A connection that broke mid-statement (the server restarted, the network cut) surfaces as
+    # StoreUnavailable: the callers' one word for "the database did not answer; try again".
     def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
-        # Parameters always go along (even none), so psycopg always reads `%%` as `%`.
-        return self.connection.execute(to_pyformat(statement), list(params)).rowcount
+        try:
+            # Parameters always go along (even none), so psycopg always reads `%%` as `%`.
+            return self.connection.execute(to_pyformat(statement), list(params)).rowcount
+        except psycopg.OperationalError as error:
+            raise _unavailable(error) from error
 
     def rows(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
-        return self.connection.execute(to_pyformat(statement), list(params)).fetchall()
+        try:
+            return self.connection.execute(to_pyformat(statement), list(params)).fetchall()
+        except psycopg.OperationalError as error:
+            raise _unavailable(error) from error
 
     def one(self, statement: str, params: Sequence[Any] = ()) -> Row | None:
-        return self.connection.execute(to_pyformat(statement), list(params)).fetchone()
+        try:
+            return self.connection.execute(to_pyformat(statement), list(params)).fetchone()
+        except psycopg.OperationalError as error:
+            raise _unavailable(error) from error
+
+
+def _unavailable(error: psycopg.OperationalError) -> StoreUnavailable:
+    return StoreUnavailable(f"the database did not answer: {str(error).strip() or type(error).__name__}")
 
 
 class Connections:
@@ -102,7 +120,10 @@ class Connections:
     def get(self, timeout: float | None = None) -> Connection:
         deadline = time.monotonic() + (self.pool.timeout if timeout is None else timeout)
         for _ in range(self.pool.max_size + 2):  # bounded: a server that drops every new connection
-            connection = self.pool.getconn(max(deadline - time.monotonic(), 0.0))
+            try:
+                connection = self.pool.getconn(max(deadline - time.monotonic(), 0.0))
+            except psycopg.OperationalError as error:  # PoolTimeout: no connection could be made in time
+                raise _unavailable(error) from error
             try:
                 ConnectionPool.check_connection(connection)
             except psycopg.Error as error:
@@ -113,7 +134,7 @@ class Connections:
                 self.pool.putconn(connection)
                 raise
             return connection
-        raise psycopg.OperationalError("no working database connection: each one the pool gave failed its check")
+        raise StoreUnavailable("no working database connection: each one the pool gave failed its check")
 
     def put(self, connection: Connection) -> None:
         self.pool.putconn(connection)
@@ -186,7 +207,7 @@ class PostgresUnitOfWork(SqlRepositories):
             raise RuntimeError("commit() outside `with store.unit_of_work()`")
         # Sent inside the transaction: other stores hear of the jobs when (and only if) they commit.
         self._store._announce(self._executor.bound, self._lanes)
-        self._connection.execute("COMMIT")
+        PgExecutor(self._connection).execute("COMMIT")
         self._committed = True
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
@@ -316,7 +337,7 @@ class PostgresStore:
             raise RuntimeError("a unit of work is already open on this thread; nest nothing inside one")
         connection = self._connections.get()
         try:
-            connection.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+            PgExecutor(connection).execute("BEGIN ISOLATION LEVEL READ COMMITTED")
         except BaseException:
             self._connections.put(connection)
             raise
@@ -342,7 +363,7 @@ class PostgresStore:
         committed = False
         try:
             yield PgExecutor(connection)
-            connection.execute("COMMIT")
+            PgExecutor(connection).execute("COMMIT")
             committed = True
         finally:
             self._end(connection, rollback=not committed)
