@@ -20,7 +20,7 @@ from handlers.errors import STORE_DOWN
 from tests.contract.conftest import TEST_DATABASE_URL, create_schema, drop_schema, require_postgres, schema_url
 from tests.fakes.slack_fake import FakeSlack
 from tests.fakes.tcp_gate import TcpGate
-from tests.harness import PAYMENTS_CHANNEL, RunningBot, wait_for
+from tests.harness import PAYMENTS_CHANNEL, RunningBot, open_modal, wait_for
 
 SLACK_WINDOW = 3.0  # Slack shows an error when an ack takes longer
 
@@ -68,6 +68,7 @@ def test_a_database_outage_is_answered_clearly_and_the_bot_recovers_by_itself(
     bot: RunningBot = make_bot(database_url=through(schema_url(schema), gate.port))
     assert bot.http.get("/healthz").status_code == 200
     assert bot.webhook(paid(1)).status_code == 200
+    form = open_modal(bot, fake_slack)
 
     gate.close()
     health = wait_for(lambda: (r := bot.http.get("/healthz")).status_code == 503 and r, 10, "/healthz to say 503")
@@ -82,6 +83,12 @@ def test_a_database_outage_is_answered_clearly_and_the_bot_recovers_by_itself(
     assert answer.status_code == 200 and seconds < SLACK_WINDOW
     wait_for(lambda: any(post.get("text") == STORE_DOWN for post in fake_slack.responses_to("outage")), 5,
              "the button's presser to hear why")
+    typed = {"customer_name": "Outage Ltd", "customer_email": "ap@outage.example", "line_1_description": "Work",
+             "line_1_unit_amount": "10.00"}
+    answer, seconds = timed(lambda: bot.submit(form, typed))
+    assert answer.status_code == 200 and seconds < SLACK_WINDOW
+    errors = answer.json()["errors"]  # the form stays open, with what was typed
+    assert answer.json()["response_action"] == "errors" and list(errors.values()) == [STORE_DOWN]
 
     gate.open()  # the server is back: nothing restarts the bot
     wait_for(lambda: bot.http.get("/healthz").status_code == 200, 20, "/healthz to recover")

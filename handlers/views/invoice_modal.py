@@ -25,8 +25,9 @@ def submit_invoice(ack: Ack, body: dict[str, Any], view: dict[str, Any], context
     except StoreUnavailable as error:
         # The form stays open with what was typed; the note sits on its first field.
         logger.warning("invoice form not queued: %s", error.message)
-        first = next((block["block_id"] for block in view.get("blocks", []) if block.get("type") == "input"), "customer")
-        ack(response_action="errors", errors={first: STORE_DOWN})
+        inputs = [block["block_id"] for block in view.get("blocks", []) if block.get("type") == "input"]
+        ack(response_action="errors", errors={inputs[0] if inputs else "customer": STORE_DOWN})
+
 
 
 def _submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
