@@ -37,6 +37,18 @@ def fake_stripe(stripe_server: FakeStripe) -> FakeStripe:
 
 
 @pytest.fixture
+def schema() -> Iterator[str]:
+    """A PostgreSQL schema of the test's own, dropped after it (skipped without a server, failed
+    with REQUIRE_POSTGRES=1)."""
+    require_postgres()
+    name = create_schema()
+    try:
+        yield name
+    finally:
+        drop_schema(name)
+
+
+@pytest.fixture
 def db_backend(request: pytest.FixtureRequest) -> str:
     """The database `make_bot` puts its bots on: SQLite, unless a test asks for both with
     `@on_both_databases` (tests.harness), which parametrizes this fixture."""

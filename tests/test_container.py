@@ -31,7 +31,6 @@ import sysconfig
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -41,13 +40,12 @@ import httpx
 import psycopg
 import pytest
 import yaml
-from psycopg import sql
 from pydantic import SecretStr
 
 from bot.config import Settings
 from bot.http_server import GRACEFUL_SHUTDOWN_SECONDS, KEEP_ALIVE_SECONDS
 from bot.store.migrations import load
-from tests.contract.conftest import admin_connection, create_schema, drop_schema, require_postgres, schema_url
+from tests.contract.conftest import schema_url
 from tests.fakes.slack_fake import FakeSlack
 from tests.fakes.stripe_fake import FakeStripe
 from tests.harness import BOT_TOKEN, PAYMENTS_CHANNEL, SIGNING_SECRET, STRIPE_KEY, WEBHOOK_SECRET, free_port
@@ -380,17 +378,6 @@ def test_the_venv_runs_the_wheels_code_not_this_checkout(image: ReplayedImage) -
 
 
 # --- the image, run ------------------------------------------------------------------------------
-@pytest.fixture
-def schema() -> Iterator[str]:
-    require_postgres()
-    name = create_schema()
-    yield name
-    with admin_connection() as connection:  # a bot killed mid-test may leave its backends behind
-        connection.execute(sql.SQL("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
-                                   "{}").format(sql.Literal(name)))
-    drop_schema(name)
-
-
 @pytest.fixture
 def container_env(image: ReplayedImage, schema: str, fake_slack: FakeSlack, fake_stripe: FakeStripe) -> dict[str, str]:
     """`docker run -e ...`: the image's ENV plus the settings a deployment gives it (only those the bot

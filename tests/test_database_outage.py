@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from handlers.errors import STORE_DOWN
-from tests.contract.conftest import TEST_DATABASE_URL, create_schema, drop_schema, require_postgres, schema_url
+from tests.contract.conftest import TEST_DATABASE_URL, require_postgres, schema_url
 from tests.fakes.slack_fake import FakeSlack
 from tests.fakes.tcp_gate import TcpGate
 from tests.harness import PAYMENTS_CHANNEL, RunningBot, open_modal, wait_for
@@ -39,13 +39,6 @@ def gate() -> Iterator[TcpGate]:
     with TcpGate((server.hostname or "127.0.0.1", server.port or 5432)) as each:
         yield each
 
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    require_postgres()
-    name = create_schema()
-    yield name
-    drop_schema(name)
 
 
 def paid(number: int) -> dict[str, Any]:

@@ -33,22 +33,12 @@ from bot.store.sqlite import SqliteStore
 from tests.contract.conftest import (
     FakeClock,
     admin_connection,
-    create_schema,
-    drop_schema,
     open_postgres,
-    require_postgres,
     schema_url,
 )
 
 LATEST = [f"{m.version:04d}_{m.name}" for m in load("postgres")]
 
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    require_postgres()
-    name = create_schema()
-    yield name
-    drop_schema(name)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from bot.bootstrap import CATALOG_REFRESH_SECONDS
-from tests.contract.conftest import admin_connection, create_schema, drop_schema, require_postgres, schema_url
+from tests.contract.conftest import schema_url
 from tests.fakes.round_robin import RoundRobinProxy
 from tests.fakes.slack_fake import FakeSlack
 from tests.fakes.stripe_fake import FakeStripe
@@ -114,20 +114,6 @@ class Replicas:
         return "\n".join(f"--- {process.log.name}\n{process.log.read_text()[-2000:]}" for process in self.processes
                          if process.log.exists())
 
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    require_postgres()
-    name = create_schema()
-    try:
-        yield name
-    finally:
-        # A SIGKILLed replica's backends may still be finishing; the schema's connections carry its
-        # name as application_name (schema_url), so end them before dropping what they use.
-        with admin_connection() as connection:
-            connection.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s "
-                               "AND pid <> pg_backend_pid()", [name])
-        drop_schema(name)
 
 
 @pytest.fixture

@@ -90,7 +90,11 @@ def create_schema() -> str:
 
 
 def drop_schema(schema: str) -> None:
+    """Drop `schema`, first ending any backend still using it: a bot killed mid-test may leave them
+    behind (its connections carry the schema's name as application_name, see `schema_url`)."""
     with admin_connection() as connection:
+        connection.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s "
+                           "AND pid <> pg_backend_pid()", [schema])
         connection.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
