@@ -9,6 +9,14 @@
 
 See ``server.FakeSlack`` for the switches and recorded state, ``blockkit`` for
 what Block Kit validation adds to slack_sdk's models.
+
+Several workspaces and the OAuth v2 install (``team``, ``oauth``):
+
+    beta = fake.add_team("T2", "Beta", users=["U2"], channels=["C2"], token="xoxb-beta")
+    beta.client().chat_postMessage(channel="C2", text="hi")   # fake.messages("C2") stays empty
+    fake.configure_oauth("cid", "secret", redirect_uri="http://app/slack/oauth_redirect")
+    fake.next_authorization("T2", "U2")   # GET fake.authorize_url?... -> 302 ...?code=…&state=…
+    fake.uninstall("T2")                  # beta's bot token now answers account_inactive
 """
 
 from .blockkit import validate_blocks, validate_view
@@ -26,11 +34,14 @@ from .model import (
     User,
     Usergroup,
 )
+from .oauth import OAUTH_CODE_TTL, OAuthApp, Token
 from .server import FakeSlack
+from .team import Team, TeamState
 
 __all__ = [
     "ANY_METHOD",
     "DEFAULT_TZ",
+    "OAUTH_CODE_TTL",
     "Call",
     "Channel",
     "Channels",
@@ -38,8 +49,12 @@ __all__ = [
     "FakeSlack",
     "Message",
     "MessageVersion",
+    "OAuthApp",
     "ResponsePost",
     "StoredView",
+    "Team",
+    "TeamState",
+    "Token",
     "User",
     "Usergroup",
     "validate_blocks",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -48,6 +48,7 @@ class Call:
     response: dict[str, Any] | None = None  # the JSON body sent back (None for a non-JSON 5xx body)
     encoding: str = "json"  # "json", "form", "multipart" or "query" (no body)
     duration: float = 0.0  # seconds spent answering, latency included
+    team_id: str | None = None  # the team of the token used (None: no valid token, or no token needed)
 
     @property
     def result(self) -> dict[str, Any] | None:
@@ -227,12 +228,17 @@ class Channels:
     :meth:`remove` (then it does not exist: ``channel_not_found``).  Set
     ``implicit = False`` to make only added channels exist.  A channel can also
     be found by name (``#general`` or ``general``) once added with a name.
+
+    With several teams, ``foreign`` (set by the fake) tells whether another team
+    owns an id: such an id never springs into existence implicitly here.
     """
 
     def __init__(self) -> None:
         self.implicit = True
+        self.foreign: Callable[[str], bool] | None = None
         self._channels: dict[str, Channel] = {}
         self._removed: set[str] = set()
+        self._implicit_ids: set[str] = set()  # created on first sight, not configured
 
     def add(
         self,
@@ -255,17 +261,24 @@ class Channels:
         )
         self._channels[channel_id] = channel
         self._removed.discard(channel_id)
+        self._implicit_ids.discard(channel_id)
         return channel
 
     def remove(self, channel_id: str) -> None:
         """Make ``channel_id`` unknown (also when ``implicit`` would have made it exist)."""
         self._channels.pop(channel_id, None)
         self._removed.add(channel_id)
+        self._implicit_ids.discard(channel_id)
 
     def put(self, channel: Channel) -> Channel:
         self._channels[channel.id] = channel
         self._removed.discard(channel.id)
+        self._implicit_ids.discard(channel.id)
         return channel
+
+    def owns(self, channel_id: str) -> bool:
+        """Whether ``channel_id`` was configured (or opened as a DM) here, not merely seen implicitly."""
+        return channel_id in self._channels and channel_id not in self._implicit_ids
 
     def get(self, id_or_name: str) -> Channel | None:
         """The channel with this id (or ``#name``/``name``), creating an implicit one if allowed."""
@@ -276,8 +289,15 @@ class Channels:
         for candidate in self._channels.values():
             if candidate.name == name and not candidate.is_im:
                 return candidate
-        if self.implicit and id_or_name not in self._removed and _CONVERSATION_ID.match(id_or_name):
-            return self.add(id_or_name)
+        if (
+            self.implicit
+            and id_or_name not in self._removed
+            and _CONVERSATION_ID.match(id_or_name)
+            and not (self.foreign is not None and self.foreign(id_or_name))
+        ):
+            channel = self.add(id_or_name)
+            self._implicit_ids.add(id_or_name)
+            return channel
         return None
 
     def __getitem__(self, channel_id: str) -> Channel:

@@ -5,33 +5,42 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import http
+import itertools
 import json
+import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from slack_sdk import WebClient
 
 from .faults import ANY_METHOD, Fault, Faults, Pace
-from .model import (
-    DEFAULT_TZ,
-    Call,
-    Channel,
-    Channels,
-    Ephemeral,
-    Message,
-    ResponsePost,
-    ResponseUrl,
-    SlackError,
-    StoredView,
-    User,
-    Usergroup,
+from .model import Call, SlackError
+from .oauth import (
+    APPROVE_PATH,
+    AUTHORIZE_PATH,
+    CANCEL_PATH,
+    OAUTH_CODE_TTL,
+    AuthCode,
+    AuthorizationRequest,
+    Decision,
+    OAuthApp,
+    Token,
+    basic_credentials,
+    consent_page,
+    error_page,
+    merge_scopes,
+    new_code,
+    new_token,
+    parse_scopes,
+    with_query,
 )
+from .team import Team, TeamState
 from .workspace import RateLimited, Workspace
 
 #: Arguments that arrive as JSON strings in a form body and are recorded parsed.
@@ -103,7 +112,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # keep test output clean
 
 
-class FakeSlack:
+class FakeSlack(TeamState):
     """A fake Slack Web API on a real local HTTP server.
 
     >>> with FakeSlack() as fake:
@@ -115,6 +124,14 @@ class FakeSlack:
     (see :class:`Channels`); users exist only once added (``add_user``), except
     the bot user itself; a trigger id lives ``trigger_ttl`` = 3 s; a response_url
     takes 5 posts; no faults, no pacing, no latency.
+
+    Several workspaces: the constructor's token belongs to the default team
+    (``team_id``), which the directory and record methods here (``messages``,
+    ``add_user``…) are about.  ``add_team`` adds another team and returns its
+    :class:`Team` handle with the same methods for that team.  Every Web API call
+    acts in the team of its token.  ``configure_oauth`` + ``next_authorization``
+    serve Slack's OAuth v2 install (``authorize_url``, ``oauth.v2.access``);
+    ``uninstall`` / ``revoke_tokens`` end tokens.
     """
 
     def __init__(
@@ -147,7 +164,8 @@ class FakeSlack:
         self._calls_lock = threading.Lock()
         self._calls: list[Call] = []
         self._faults = Faults()
-        self._workspace = self._new_workspace()
+        self._lock = threading.RLock()  # teams, tokens, OAuth state
+        self._new_state()
 
     def _new_workspace(self) -> Workspace:
         return Workspace(
@@ -158,7 +176,36 @@ class FakeSlack:
             app_id=self.app_id,
             trigger_ttl=self._trigger_ttl,
             clock=self._clock,
+            numbers=self._numbers,
         )
+
+    def _new_state(self) -> None:
+        with self._lock:
+            self._numbers: Callable[[], int] = itertools.count(1).__next__
+            self._teams: dict[str, Workspace] = {}
+            self._tokens: dict[str, Token] = {}
+            self._oauth: OAuthApp | None = None
+            self._decisions: list[Decision] = []
+            self._requests: dict[str, AuthorizationRequest] = {}
+            self._codes: dict[str, AuthCode] = {}
+            self._pace_setting: tuple[float, int] | None = None
+            self._add_workspace(self._new_workspace())
+            self._tokens[self.token] = Token(self.token, self.team_id, "bot", self.bot_user_id)
+
+    def _add_workspace(self, workspace: Workspace) -> None:
+        team_id = workspace.team_id
+        workspace.channels.foreign = lambda channel_id: self._owned_elsewhere(team_id, channel_id)
+        self._teams[team_id] = workspace
+
+    def _owned_elsewhere(self, team_id: str, channel_id: str) -> bool:
+        return any(w.channels.owns(channel_id) for w in list(self._teams.values()) if w.team_id != team_id)
+
+    @property
+    def _workspace(self) -> Workspace:
+        return self._teams[self.team_id]
+
+    def _server_url(self) -> str:
+        return self.url
 
     # ------------------------------------------------------------------
     # lifecycle
@@ -207,6 +254,11 @@ class FakeSlack:
         """Pass as ``base_url`` to ``slack_sdk.WebClient``."""
         return f"{self.url}/api/"
 
+    @property
+    def authorize_url(self) -> str:
+        """The fake's "Add to Slack" page: pass as ``OAuthSettings(authorization_url=...)``."""
+        return self.url + AUTHORIZE_PATH
+
     def client(self, **kwargs: Any) -> WebClient:
         """A ``WebClient`` with this fake's token and URL (kwargs go to ``WebClient``)."""
         kwargs.setdefault("token", self.token)
@@ -215,98 +267,27 @@ class FakeSlack:
     def reset(self) -> None:
         """Back to the state right after construction: records, views, faults, pacing, directories.
 
+        Also back to one team (added teams, minted tokens, OAuth configuration, codes and
+        pending authorizations are forgotten; the default token is valid again).
         The server keeps running on the same URL.  Objects fetched before (``fake.channels``,
-        ``fake.users``, a ``response_url``) belong to the old state: fetch them again.
+        ``fake.users``, a ``response_url``, a ``Team``) belong to the old state: fetch them again.
         """
         self._faults.clear()
         with self._calls_lock:
             self._calls.clear()
-        self._workspace = self._new_workspace()
+        self._new_state()
 
     # ------------------------------------------------------------------
     # recorded state
 
     @property
     def calls(self) -> list[Call]:
+        """Every Web API call (any team; ``Call.team_id`` tells which), oldest first."""
         with self._calls_lock:
             return list(self._calls)
 
     def calls_to(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
-
-    def messages(self, channel: str, *, include_deleted: bool = False) -> list[Message]:
-        """Top-level messages of a channel (and thread replies sent with ``reply_broadcast``), oldest first.
-
-        ``channel`` may be a user id: the IM with that user.
-        """
-        return self._workspace.messages(channel, include_deleted=include_deleted)
-
-    def thread(self, channel: str, ts: str, *, include_deleted: bool = False) -> list[Message]:
-        """The replies in the thread of ``ts`` (without the parent), oldest first."""
-        return self._workspace.thread(channel, ts, include_deleted=include_deleted)
-
-    def message(self, channel: str, ts: str) -> Message | None:
-        return self._workspace.message(channel, ts)
-
-    def add_message(
-        self,
-        channel: str,
-        text: str,
-        *,
-        user: str,
-        blocks: list[dict[str, Any]] | None = None,
-        thread_ts: str | None = None,
-    ) -> Message:
-        """Put a message from someone else (e.g. a user) into a channel, as if posted in Slack."""
-        workspace = self._workspace
-        return workspace.store_message(
-            Message(
-                ts=workspace.next_ts(),
-                channel=workspace.resolve_channel_id(channel),
-                text=text,
-                user=user,
-                blocks=workspace.with_block_ids(blocks),
-                thread_ts=thread_ts,
-            )
-        )
-
-    @property
-    def ephemerals(self) -> list[Ephemeral]:
-        with self._workspace.lock:
-            return list(self._workspace.ephemerals)
-
-    @property
-    def responses(self) -> list[ResponsePost]:
-        """Every POST to a response_url, oldest first: the decoded JSON body.
-
-        Each also carries ``.name``, ``.url``, ``.time`` and ``.status`` (what the fake answered).
-        """
-        with self._workspace.lock:
-            return list(self._workspace.responses)
-
-    def responses_to(self, name: str) -> list[ResponsePost]:
-        return [post for post in self.responses if post.name == name]
-
-    @property
-    def views(self) -> dict[str, StoredView]:
-        """view id -> the current view (as Slack returns it); ``.user_id`` tells who it was opened for."""
-        with self._workspace.lock:
-            return dict(self._workspace.views)
-
-    def home(self, user_id: str) -> StoredView | None:
-        """The Home tab last published for ``user_id``."""
-        return self._workspace.home(user_id)
-
-    def close_view(self, view_id: str) -> None:
-        """Simulate the user closing a modal (views.update of it answers ``not_found`` afterwards)."""
-        self._workspace.close_view(view_id)
-
-    # ------------------------------------------------------------------
-    # interaction helpers
-
-    def new_trigger_id(self, user_id: str | None = None) -> str:
-        """A trigger id valid for one views.open/views.push within ``trigger_ttl`` seconds."""
-        return self._workspace.new_trigger_id(user_id)
 
     @property
     def trigger_ttl(self) -> float:
@@ -314,111 +295,370 @@ class FakeSlack:
 
     @trigger_ttl.setter
     def trigger_ttl(self, seconds: float) -> None:
+        """Every team's (and later teams')."""
         self._trigger_ttl = seconds
-        self._workspace.trigger_ttl = seconds
-
-    def response_url(
-        self,
-        name: str = "response",
-        *,
-        channel: str | None = None,
-        message_ts: str | None = None,
-        max_uses: int | None = 5,
-    ) -> str:
-        """A URL on this server that takes response_url POSTs and records them in :attr:`responses`.
-
-        Bound to ``channel`` (+ ``message_ts``), it also acts like Slack:
-        ``replace_original``/``delete_original`` edit/delete that message,
-        ``response_type: in_channel`` posts to the channel.  Slack takes 5
-        posts per response_url; after ``max_uses`` it answers 404 ``used_url``.
-        """
-        token = secrets.token_urlsafe(12)
-        url = f"{self.url}/response/{quote(name, safe='')}/{token}"
-        self._workspace.register_response_url(
-            ResponseUrl(name=name, url=url, channel=channel, message_ts=message_ts, max_uses=max_uses),
-            token,
-        )
-        return url
+        with self._lock:
+            for workspace in self._teams.values():
+                workspace.trigger_ttl = seconds
 
     # ------------------------------------------------------------------
-    # directories
+    # teams
+
+    def add_team(
+        self,
+        team_id: str,
+        name: str | None = None,
+        *,
+        domain: str | None = None,
+        users: Iterable[str | Mapping[str, Any]] = (),
+        channels: Iterable[str | Mapping[str, Any]] = (),
+        token: str | None = None,
+        scopes: str | Sequence[str] = "",
+        bot_user_id: str | None = None,
+        bot_id: str | None = None,
+        implicit_channels: bool = False,
+    ) -> Team:
+        """Add a workspace; its handle.
+
+        ``users``: user ids, or ``add_user`` keyword dicts with an ``"id"``.  ``channels``: channel
+        ids, or ``add_channel`` keyword dicts with an ``"id"``.  Only these channels exist there
+        (``implicit_channels=True``: any ``C…`` id not owned by another team, like the default team).
+        ``token``: the app is installed with this bot token; None: not installed until an OAuth
+        install (or ``Team.install``).  The bot user is ``U<team_id[1:]>BOT`` (bot ``B<team_id[1:]>BOT``).
+        """
+        with self._lock:
+            if team_id in self._teams:
+                raise ValueError(f"team {team_id} exists already")
+            if token is not None and token in self._tokens:
+                raise ValueError(f"token {token} belongs to team {self._tokens[token].team_id} already")
+            label = name or team_id
+            workspace = Workspace(
+                token=token,
+                bot_user_id=bot_user_id or f"U{team_id[1:]}BOT",
+                team_id=team_id,
+                bot_id=bot_id or f"B{team_id[1:]}BOT",
+                app_id=self.app_id,
+                trigger_ttl=self._trigger_ttl,
+                clock=self._clock,
+                team_name=label,
+                url=f"https://{domain or _domain_of(label)}.fake-slack.example/",
+                numbers=self._numbers,
+            )
+            workspace.channels.implicit = implicit_channels
+            if self._pace_setting is not None:
+                workspace.pace = Pace(*self._pace_setting, self._clock)
+            self._add_workspace(workspace)
+            handle = Team(self, workspace)
+            for user in users:
+                if isinstance(user, str):
+                    handle.add_user(user)
+                else:
+                    options = dict(user)
+                    handle.add_user(options.pop("id"), **options)
+            for channel in channels:
+                if isinstance(channel, str):
+                    handle.add_channel(channel)
+                else:
+                    options = dict(channel)
+                    handle.add_channel(options.pop("id"), **options)
+            if token is not None:
+                scope_list = parse_scopes(scopes) if isinstance(scopes, str) else list(scopes)
+                self._tokens[token] = Token(token, team_id, "bot", workspace.bot_user_id, scope_list)
+            return handle
+
+    def team(self, team_id: str | None = None) -> Team:
+        """The handle of a team (default: the default team); KeyError if unknown."""
+        with self._lock:
+            return Team(self, self._teams[team_id or self.team_id])
 
     @property
-    def channels(self) -> Channels:
-        return self._workspace.channels
+    def teams(self) -> dict[str, Team]:
+        """team id -> handle, the default team first."""
+        with self._lock:
+            return {team_id: Team(self, workspace) for team_id, workspace in self._teams.items()}
 
-    def add_channel(
+    def team_of(self, token: str) -> Team:
+        """The team a token (live or revoked) belongs to; KeyError if the fake never knew it."""
+        with self._lock:
+            return Team(self, self._teams[self._tokens[token].team_id])
+
+    def _tokens_of(self, team_id: str) -> list[Token]:
+        with self._lock:
+            return [t for t in self._tokens.values() if t.team_id == team_id]
+
+    def _bot_token_of(self, team_id: str) -> str | None:
+        live = [t for t in self._tokens_of(team_id) if t.kind == "bot" and t.live]
+        return live[-1].token if live else None
+
+    def install(self, team_id: str, scopes: str | Sequence[str] = "", *, user_id: str | None = None) -> str:
+        """Install the app in a team without the browser: its bot token (kept if installed, as Slack does)."""
+        with self._lock:
+            workspace = self._teams[team_id]
+            scope_list = parse_scopes(scopes) if isinstance(scopes, str) else list(scopes)
+            bot, _ = self._grant(workspace, user_id or self._installer(workspace), scope_list, [], bot=True)
+            assert bot is not None
+            return bot.token
+
+    def uninstall(self, team_id: str) -> list[str]:
+        """The app is removed from the team: all its tokens there are revoked; which ones.
+
+        Afterwards a call with its bot token answers ``account_inactive`` and one with a user
+        token ``token_revoked`` (Slack's documented errors for these).  An install mints new tokens.
+        The app receives ``app_uninstalled`` / ``tokens_revoked``: send them with the test harness
+        (``Team.event_envelope`` builds the body).
+        """
+        with self._lock:
+            if team_id not in self._teams:
+                raise KeyError(team_id)
+            revoked = []
+            for token in self._tokens_of(team_id):
+                if token.live:
+                    token.revoked = "account_inactive" if token.kind == "bot" else "token_revoked"
+                    revoked.append(token.token)
+            return revoked
+
+    def revoke_tokens(self, team_id: str, *, error: str = "token_revoked") -> list[str]:
+        """Revoke every live token of the team (as from the app's settings page); which ones.
+
+        Calls with them answer ``error`` afterwards.  An install mints new tokens.
+        """
+        with self._lock:
+            if team_id not in self._teams:
+                raise KeyError(team_id)
+            revoked = []
+            for token in self._tokens_of(team_id):
+                if token.live:
+                    token.revoked = error
+                    revoked.append(token.token)
+            return revoked
+
+    def revoke_token(self, token: str, *, error: str = "token_revoked") -> None:
+        """Revoke one token (as ``auth.revoke`` does); calls with it answer ``error`` afterwards."""
+        with self._lock:
+            self._tokens[token].revoked = error
+
+    # ------------------------------------------------------------------
+    # OAuth
+
+    def configure_oauth(
         self,
-        channel_id: str,
+        client_id: str,
+        client_secret: str,
         *,
-        member: bool = True,
-        name: str | None = None,
-        private: bool | None = None,
-        archived: bool = False,
-        members: list[str] | None = None,
-    ) -> Channel:
-        """Configure a channel; ``member=False`` -> posting answers ``not_in_channel``."""
-        return self._workspace.channels.add(
-            channel_id, name=name, member=member, private=private, archived=archived, members=members
+        redirect_uri: str | Sequence[str] | None = None,
+        app_name: str = "Invoicebot",
+        code_ttl: float = OAUTH_CODE_TTL,
+        new_token_on_reinstall: bool = False,
+    ) -> OAuthApp:
+        """Give the fake the app's credentials, so that it serves the OAuth v2 install.
+
+        ``redirect_uri``: the app's Redirect URL(s) (a redirect_uri must equal one or lie below its
+        path; the first is used when the link has none); None accepts any.  A code lives
+        ``code_ttl`` seconds of the fake's clock.  Reinstalling into a team where the app has a live
+        bot token answers that same token with the scopes added, as Slack does;
+        ``new_token_on_reinstall=True`` mints a new one instead (the old one stays valid).
+        """
+        uris = [redirect_uri] if isinstance(redirect_uri, str) else list(redirect_uri or [])
+        app = OAuthApp(client_id, client_secret, uris, app_name, code_ttl, new_token_on_reinstall)
+        with self._lock:
+            self._oauth = app
+        return app
+
+    def next_authorization(
+        self, team_id: str | None = None, user_id: str | None = None, *, approve: bool = True
+    ) -> None:
+        """What the next visit of the authorize page does (queued, one per visit).
+
+        ``approve``: 302 to ``redirect_uri?code=…&state=…`` for ``team_id`` (default: the link's
+        ``team`` parameter, else the default team) as ``user_id`` (default: the team's first human
+        user, else a ``U<team_id[1:]>INSTALLER`` admin made up for it); otherwise 302 to
+        ``redirect_uri?error=access_denied&state=…``.  With nothing queued the page is HTML with an
+        "Allow" form and a "Cancel" link leading to the same redirects.
+        """
+        with self._lock:
+            if team_id is not None and team_id not in self._teams:
+                raise ValueError(f"unknown team {team_id}")
+            if user_id is not None and user_id not in self._teams[team_id or self.team_id].users:
+                raise ValueError(f"{user_id} is not a user of {team_id or self.team_id}: add_user first")
+            self._decisions.append(Decision(team_id, user_id, approve))
+
+    def _installer(self, workspace: Workspace) -> str:
+        humans = sorted(u.id for u in workspace.users.values() if not u.is_bot and not u.deleted)
+        if humans:
+            return humans[0]
+        user_id = f"U{workspace.team_id[1:]}INSTALLER"
+        if user_id not in workspace.users:
+            workspace.add_user(user_id, name="installer", real_name="Installer", is_admin=True)
+        return user_id
+
+    def _grant(
+        self, workspace: Workspace, user_id: str, scopes: list[str], user_scopes: list[str], *, bot: bool
+    ) -> tuple[Token | None, Token | None]:
+        """The bot token (if ``bot``) and user token (if ``user_scopes``) of an install."""
+        fresh = self._oauth is not None and self._oauth.new_token_on_reinstall
+        team_tokens = self._tokens_of(workspace.team_id)
+        bot_token: Token | None = None
+        if bot:
+            live = [t for t in team_tokens if t.kind == "bot" and t.live]
+            if live and not fresh:
+                bot_token = live[-1]
+                bot_token.scopes = merge_scopes(bot_token.scopes, scopes)
+            else:
+                bot_token = Token(new_token("bot"), workspace.team_id, "bot", workspace.bot_user_id, list(scopes))
+                self._tokens[bot_token.token] = bot_token
+        user_token: Token | None = None
+        if user_scopes:
+            live = [t for t in team_tokens if t.kind == "user" and t.live and t.user_id == user_id]
+            if live and not fresh:
+                user_token = live[-1]
+                user_token.scopes = merge_scopes(user_token.scopes, user_scopes)
+            else:
+                user_token = Token(new_token("user"), workspace.team_id, "user", user_id, list(user_scopes))
+                self._tokens[user_token.token] = user_token
+        return bot_token, user_token
+
+    def _oauth_v2_access(self, args: dict[str, Any], headers: Any) -> tuple[dict[str, Any], str]:
+        """oauth.v2.access: (the success body, team id) or SlackError."""
+        credentials = basic_credentials(headers.get("Authorization", ""))
+        client_id, client_secret = credentials or (_text(args.get("client_id")), _text(args.get("client_secret")))
+        with self._lock:
+            app = self._oauth
+            if app is None or not client_id or client_id != app.client_id:
+                raise SlackError("invalid_client_id")
+            if client_secret != app.client_secret:
+                raise SlackError("bad_client_secret")
+            grant_type = _text(args.get("grant_type"))
+            if grant_type == "refresh_token":
+                raise SlackError("invalid_refresh_token")  # the fake's tokens do not rotate
+            if grant_type not in ("", "authorization_code"):
+                raise SlackError("invalid_grant_type")
+            code = self._codes.get(_text(args.get("code")))
+            if (
+                code is None
+                or code.used
+                or code.client_id != client_id
+                or self._clock() - code.issued_at > app.code_ttl
+                or code.team_id not in self._teams
+            ):
+                raise SlackError("invalid_code")
+            redirect_uri = _text(args.get("redirect_uri")) or None
+            if code.redirect_uri is not None:
+                redirect_ok = redirect_uri == code.redirect_uri
+            else:
+                redirect_ok = redirect_uri is None or redirect_uri == code.target
+            if not redirect_ok:
+                raise SlackError("bad_redirect_uri")
+            code.used = True
+            workspace = self._teams[code.team_id]
+            bot, user = self._grant(workspace, code.user_id, code.scopes, code.user_scopes, bot=bool(code.scopes))
+            body: dict[str, Any] = {"ok": True, "app_id": workspace.app_id, "authed_user": {"id": code.user_id}}
+            if bot is not None:
+                body.update(
+                    scope=",".join(bot.scopes),
+                    token_type="bot",
+                    access_token=bot.token,
+                    bot_user_id=workspace.bot_user_id,
+                )
+            if user is not None:
+                body["authed_user"].update(scope=",".join(user.scopes), access_token=user.token, token_type="user")
+            body.update(
+                team={"id": workspace.team_id, "name": workspace.team_name},
+                enterprise=None,
+                is_enterprise_install=False,
+            )
+            return body, workspace.team_id
+
+    # --- the authorize page
+
+    def _authorize(self, query: str) -> Reply:
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        with self._lock:
+            app = self._oauth
+            client_id = params.get("client_id", "")
+            if app is None or client_id != app.client_id:
+                return _html(400, error_page("invalid_client_id", f"Unknown client_id {client_id!r}."))
+            redirect_uri = params.get("redirect_uri") or None
+            if redirect_uri is not None and not app.redirect_allowed(redirect_uri):
+                return _html(400, error_page("bad_redirect_uri", f"{redirect_uri} is not a Redirect URL."))
+            target = redirect_uri or (app.redirect_uris[0] if app.redirect_uris else None)
+            if target is None:
+                return _html(400, error_page("bad_redirect_uri", "No redirect_uri and no Redirect URL set."))
+            scopes, user_scopes = parse_scopes(params.get("scope")), parse_scopes(params.get("user_scope"))
+            if not scopes and not user_scopes:
+                return _html(400, error_page("invalid_scope", "No scope or user_scope requested."))
+            request = AuthorizationRequest(
+                id=secrets.token_urlsafe(16),
+                client_id=client_id,
+                scopes=scopes,
+                user_scopes=user_scopes,
+                state=params.get("state"),
+                redirect_uri=redirect_uri,
+                target=target,
+                team=params.get("team") or None,
+            )
+            if not self._decisions:
+                self._requests[request.id] = request
+                return _html(200, consent_page(request, app.name, self._installer_choices(request)))
+            decision = self._decisions.pop(0)
+            if not decision.approve:
+                return _redirect(_denied(request))
+            team_id = decision.team_id or (request.team if request.team in self._teams else self.team_id)
+            workspace = self._teams[team_id]
+            return _redirect(self._issue_code(request, workspace, decision.user_id or self._installer(workspace)))
+
+    def _installer_choices(self, request: AuthorizationRequest) -> list[tuple[str, str]]:
+        workspaces = [self._teams[request.team]] if request.team in self._teams else list(self._teams.values())
+        choices = []
+        for workspace in workspaces:
+            label = f"{workspace.team_name} ({workspace.team_id})"
+            humans = sorted(
+                (u for u in workspace.users.values() if not u.is_bot and not u.deleted), key=lambda u: u.id
+            )
+            for user in humans:
+                choices.append((f"{workspace.team_id}:{user.id}", f"{label} as {user.name}"))
+            if not humans:
+                choices.append((f"{workspace.team_id}:", label))
+        return choices
+
+    def _issue_code(self, request: AuthorizationRequest, workspace: Workspace, user_id: str) -> str:
+        """A new code for this request; the URL to send the browser to."""
+        code = AuthCode(
+            code=new_code(self._numbers()),
+            client_id=request.client_id,
+            team_id=workspace.team_id,
+            user_id=user_id,
+            scopes=request.scopes,
+            user_scopes=request.user_scopes,
+            redirect_uri=request.redirect_uri,
+            target=request.target,
+            issued_at=self._clock(),
         )
+        self._codes[code.code] = code
+        return with_query(request.target, {"code": code.code, **_state_of(request)})
 
-    @property
-    def users(self) -> dict[str, User]:
-        return self._workspace.users
+    def _approve(self, query: str, headers: Any, body: bytes) -> Reply:
+        fields = dict(parse_qsl(query, keep_blank_values=True))
+        if headers.get("Content-Type", "").split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+            fields.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        with self._lock:
+            request = self._requests.pop(fields.get("request", ""), None)
+            if request is None:
+                return _html(400, error_page("invalid_request", "This authorization is unknown or was answered."))
+            choice = fields.get("installer", "")
+            if choice not in dict(self._installer_choices(request)):
+                self._requests[request.id] = request
+                return _html(400, error_page("invalid_installer", f"{choice!r} is not one of the choices."))
+            team_id, _, user_id = choice.partition(":")
+            workspace = self._teams[team_id]
+            return _redirect(self._issue_code(request, workspace, user_id or self._installer(workspace)))
 
-    def add_user(
-        self,
-        user_id: str,
-        *,
-        tz: str = DEFAULT_TZ,
-        tz_offset: int | None = None,
-        is_admin: bool = False,
-        is_owner: bool = False,
-        is_bot: bool = False,
-        name: str | None = None,
-        real_name: str | None = None,
-        deleted: bool = False,
-        email: str | None = None,
-        locale: str = "en-US",
-        guest: str | None = None,
-        home_team: str | None = None,
-    ) -> User:
-        """Add a user; ``tz_offset`` defaults to the zone's current UTC offset in seconds."""
-        return self._workspace.add_user(
-            user_id,
-            tz=tz,
-            tz_offset=tz_offset,
-            is_admin=is_admin,
-            is_owner=is_owner,
-            is_bot=is_bot,
-            name=name,
-            real_name=real_name,
-            deleted=deleted,
-            email=email,
-            locale=locale,
-            guest=guest,
-            home_team=home_team,
-        )
-
-    @property
-    def usergroups(self) -> dict[str, Usergroup]:
-        return self._workspace.usergroups
-
-    def add_usergroup(
-        self,
-        usergroup_id: str,
-        users: list[str],
-        *,
-        handle: str | None = None,
-        name: str | None = None,
-        disabled: bool = False,
-    ) -> Usergroup:
-        return self._workspace.add_usergroup(usergroup_id, users, handle=handle, name=name, disabled=disabled)
-
-    def dm_channel(self, user_id: str) -> str:
-        """The id of the bot's IM with ``user_id`` (opened if needed, as conversations.open would)."""
-        channel, _ = self._workspace.open_dm([user_id])
-        return channel.id
+    def _cancel(self, query: str) -> Reply:
+        request_id = dict(parse_qsl(query, keep_blank_values=True)).get("request", "")
+        with self._lock:
+            request = self._requests.pop(request_id, None)
+        if request is None:
+            return _html(400, error_page("invalid_request", "This authorization is unknown or was answered."))
+        return _redirect(_denied(request))
 
     # ------------------------------------------------------------------
     # behaviour switches
@@ -441,11 +681,14 @@ class FakeSlack:
     def enforce_pace(self, posts_per_second: float | None = 1.0, burst: int = 3) -> None:
         """chat.postMessage per channel through a token bucket; past it 429 with a computed Retry-After.
 
-        ``None`` turns pacing off again.
+        Every team gets its own buckets (teams added later too); ``None`` turns pacing off again.
         """
-        self._workspace.pace = (
-            None if posts_per_second is None else Pace(posts_per_second, burst, self._clock)
-        )
+        with self._lock:
+            self._pace_setting = None if posts_per_second is None else (posts_per_second, burst)
+            for workspace in self._teams.values():
+                workspace.pace = (
+                    None if posts_per_second is None else Pace(posts_per_second, burst, self._clock)
+                )
 
     def latency(self, method: str, seconds: float) -> None:
         """Delay every answer of ``method`` (``"*"``: any) by ``seconds``; 0 removes it."""
@@ -455,11 +698,18 @@ class FakeSlack:
     # HTTP plumbing
 
     def _dispatch(self, verb: str, target: str, headers: Any, body: bytes) -> Reply:
-        path = urlsplit(target).path
+        parts = urlsplit(target)
+        path = parts.path
         if path.startswith("/api/"):
             return self._api(path.removeprefix("/api/"), target, headers, body)
         if path.startswith("/response/") and verb == "POST":
             return self._response_url(path, headers, body)
+        if path == AUTHORIZE_PATH and verb == "GET":
+            return self._authorize(parts.query)
+        if path == APPROVE_PATH:
+            return self._approve(parts.query, headers, body)
+        if path == CANCEL_PATH and verb == "GET":
+            return self._cancel(parts.query)
         return _text_reply(404, "not found")
 
     def _api(self, method: str, target: str, headers: Any, body: bytes) -> Reply:
@@ -469,9 +719,10 @@ class FakeSlack:
             time.sleep(delay)
         encoding = "query"
         args: dict[str, Any] = {}
+        team_id: str | None = None
         try:
             args, encoding, form_token = _decode_request(target, headers.get("Content-Type", ""), body)
-            status, reply_headers, response = self._answer_api(method, args, headers, form_token)
+            status, reply_headers, response, team_id = self._answer_api(method, args, headers, form_token)
         except _BadRequest as exc:
             status, reply_headers, response = 200, {}, {"ok": False, "error": exc.error}
         payload = (
@@ -490,6 +741,7 @@ class FakeSlack:
             response=response,
             encoding=encoding,
             duration=time.perf_counter() - started,
+            team_id=team_id,
         )
         with self._calls_lock:
             self._calls.append(call)
@@ -502,36 +754,73 @@ class FakeSlack:
 
     def _answer_api(
         self, method: str, args: dict[str, Any], headers: Any, form_token: str | None
-    ) -> tuple[int, dict[str, str], dict[str, Any] | None]:
-        """(HTTP status, extra headers, JSON body or None for a plain-text HTTP error)."""
+    ) -> tuple[int, dict[str, str], dict[str, Any] | None, str | None]:
+        """(HTTP status, extra headers, JSON body or None for a plain-text HTTP error, team id of the token)."""
         fault = self._faults.take(method)
         if fault is not None:
             if fault.kind == "http":
-                return fault.status, {}, None
+                return fault.status, {}, None, None
             if fault.kind == "ratelimit":
-                return 429, {"Retry-After": str(fault.retry_after)}, {"ok": False, "error": "ratelimited"}
-            return 200, {}, {"ok": False, "error": fault.error}
-        workspace = self._workspace
+                return 429, {"Retry-After": str(fault.retry_after)}, {"ok": False, "error": "ratelimited"}, None
+            return 200, {}, {"ok": False, "error": fault.error}, None
         if method == "apps.connections.open":  # Socket Mode: app-level token, not the bot token
             token = _bearer(headers.get("Authorization", "")) or form_token
             if not self.socket_mode_url or not token or not token.startswith("xapp-"):
-                return 200, {}, {"ok": False, "error": "not_allowed_token_type"}
+                return 200, {}, {"ok": False, "error": "not_allowed_token_type"}, None
             if token != self.app_token:
-                return 200, {}, {"ok": False, "error": "invalid_auth"}
-            return 200, {}, {"ok": True, "url": self.socket_mode_url()}
-        if not workspace.knows(method):
-            return 200, {}, {"ok": False, "error": "unknown_method", "req_method": method}
+                return 200, {}, {"ok": False, "error": "invalid_auth"}, None
+            return 200, {}, {"ok": True, "url": self.socket_mode_url()}, None
+        if method == "oauth.v2.access":  # the app's client id and secret, no token
+            try:
+                answer, team_id = self._oauth_v2_access(args, headers)
+            except SlackError as exc:
+                return 200, {}, exc.body(), None
+            return 200, {}, answer, team_id
+        with self._lock:
+            workspace = self._workspace
+        if method not in _TOKEN_METHODS and not workspace.knows(method):
+            return 200, {}, {"ok": False, "error": "unknown_method", "req_method": method}, None
         token = _bearer(headers.get("Authorization", "")) or form_token
         if not token:
-            return 200, {}, {"ok": False, "error": "not_authed"}
-        if token != self.token:
-            return 200, {}, {"ok": False, "error": "invalid_auth"}
+            return 200, {}, {"ok": False, "error": "not_authed"}, None
+        with self._lock:
+            record = self._tokens.get(token)
+            if record is None:
+                return 200, {}, {"ok": False, "error": "invalid_auth"}, None
+            team_id = record.team_id
+            if record.revoked is not None:
+                return 200, {}, {"ok": False, "error": record.revoked}, team_id
+            workspace = self._teams[team_id]
+        scope_headers = {"X-OAuth-Scopes": ",".join(record.scopes)} if record.scopes else {}
         try:
-            return 200, {}, {"ok": True, **workspace.call(method, args)}
+            if method in _TOKEN_METHODS:
+                return 200, scope_headers, {"ok": True, **self._token_method(method, record, args)}, team_id
+            if record.kind == "user":
+                if method != "auth.test":
+                    return 200, {}, {"ok": False, "error": "not_allowed_token_type"}, team_id
+                return 200, scope_headers, {"ok": True, **workspace.auth_test_for_user(record.user_id)}, team_id
+            return 200, scope_headers, {"ok": True, **workspace.call(method, args)}, team_id
         except SlackError as exc:
-            return 200, {}, exc.body()
+            return 200, {}, exc.body(), team_id
         except RateLimited as exc:
-            return 429, {"Retry-After": str(exc.retry_after)}, {"ok": False, "error": "ratelimited"}
+            return 429, {"Retry-After": str(exc.retry_after)}, {"ok": False, "error": "ratelimited"}, team_id
+
+    def _token_method(self, method: str, record: Token, args: dict[str, Any]) -> dict[str, Any]:
+        """auth.revoke and apps.uninstall: about the token and its team rather than a workspace's data."""
+        if method == "auth.revoke":
+            if _truthy(args.get("test")):
+                return {"revoked": False}
+            self.revoke_token(record.token)
+            return {"revoked": True}
+        # apps.uninstall
+        with self._lock:
+            app = self._oauth
+            if app is None or _text(args.get("client_id")) != app.client_id:
+                raise SlackError("invalid_client_id")
+            if _text(args.get("client_secret")) != app.client_secret:
+                raise SlackError("bad_client_secret")
+        self.uninstall(record.team_id)
+        return {}
 
     def _response_url(self, path: str, headers: Any, body: bytes) -> Reply:
         arrived = time.time()
@@ -556,8 +845,44 @@ class FakeSlack:
             payload = _decode_response_payload(headers.get("Content-Type", ""), body)
         except ValueError:
             payload = body.decode("utf-8", "replace")
-        status, reply = self._workspace.post_to_response_url(token, payload, arrived=arrived)
+        with self._lock:
+            workspaces = list(self._teams.values())
+        workspace = next((w for w in workspaces if w.has_response_url(token)), workspaces[0])
+        status, reply = workspace.post_to_response_url(token, payload, arrived=arrived)
         return status, {"Content-Type": "application/json; charset=utf-8"}, _j(reply)
+
+
+_TOKEN_METHODS = frozenset({"auth.revoke", "apps.uninstall"})
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes")
+    return bool(value)
+
+
+def _domain_of(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "team"
+
+
+def _state_of(request: AuthorizationRequest) -> dict[str, str]:
+    return {} if request.state is None else {"state": request.state}
+
+
+def _denied(request: AuthorizationRequest) -> str:
+    return with_query(request.target, {"error": "access_denied", **_state_of(request)})
+
+
+def _redirect(location: str) -> Reply:
+    return 302, {"Location": location, "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}, b""
+
+
+def _html(status: int, page: str) -> Reply:
+    return status, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}, page.encode()
 
 
 # ----------------------------------------------------------------------

@@ -9,6 +9,7 @@ workspace's lock.
 from __future__ import annotations
 
 import copy
+import itertools
 import secrets
 import string
 import threading
@@ -44,6 +45,8 @@ from .model import (
 Args = dict[str, Any]
 Body = dict[str, Any]
 
+DEFAULT_TEAM_NAME = "Fake Team"
+DEFAULT_TEAM_URL = "https://fake-slack.example/"
 VIEW_STACK_MAX = 3  # a root modal plus two pushed views
 CONVERSATIONS_OPEN_MAX_USERS = 8
 _ID_ALPHABET = string.ascii_uppercase + string.digits
@@ -87,24 +90,35 @@ def _ts_key(ts: str) -> tuple[int, int]:
 
 
 class Workspace:
-    """State of one fake Slack workspace (one bot token)."""
+    """State of one fake Slack workspace (team): its directories, messages and views.
+
+    Which tokens reach it is decided by ``FakeSlack`` (a token belongs to one team).
+    """
 
     def __init__(
         self,
         *,
-        token: str,
+        token: str | None = None,
         bot_user_id: str,
         team_id: str,
         bot_id: str,
         app_id: str,
         trigger_ttl: float,
         clock: Callable[[], float],
+        team_name: str = DEFAULT_TEAM_NAME,
+        url: str = DEFAULT_TEAM_URL,
+        numbers: Callable[[], int] | None = None,
+        bot_name: str = "invoicebot",
     ) -> None:
-        self.token = token
+        self.token = token  # the bot token the team was created with (informational)
         self.bot_user_id = bot_user_id
         self.team_id = team_id
+        self.team_name = team_name
+        self.url = url
         self.bot_id = bot_id
         self.app_id = app_id
+        # ids (V…, D…, G…) and trigger ids: several teams share one sequence, so ids never collide
+        self._numbers = numbers or itertools.count(1).__next__
         self.trigger_ttl = trigger_ttl
         self.clock = clock
         self.lock = threading.RLock()
@@ -123,8 +137,7 @@ class Workspace:
         self._response_urls: dict[str, ResponseUrl] = {}
         self._dms: dict[tuple[str, ...], str] = {}  # sorted users -> IM/MPIM id
         self._last_ts_us = 0
-        self._counter = 0
-        self.add_user(bot_user_id, name="invoicebot", real_name="Invoicebot", is_bot=True)
+        self.add_user(bot_user_id, name=bot_name, real_name=bot_name.title(), is_bot=True)
         self._methods: dict[str, Callable[[Args], Body]] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
@@ -170,8 +183,7 @@ class Workspace:
 
     def new_id(self, prefix: str) -> str:
         with self.lock:
-            self._counter += 1
-            number, digits = self._counter, ""
+            number, digits = self._numbers(), ""
             while number:
                 number, rest = divmod(number, len(_ID_ALPHABET))
                 digits = _ID_ALPHABET[rest] + digits
@@ -179,8 +191,7 @@ class Workspace:
 
     def new_trigger_id(self, user_id: str | None) -> str:
         with self.lock:
-            self._counter += 1
-            trigger_id = f"{int(time.time())}.{self._counter}.{secrets.token_hex(16)}"
+            trigger_id = f"{int(time.time())}.{self._numbers()}.{secrets.token_hex(16)}"
             self._triggers[trigger_id] = Trigger(trigger_id, user_id, self.clock())
             return trigger_id
 
@@ -417,8 +428,8 @@ class Workspace:
 
     def _auth_test(self, args: Args) -> Body:
         return {
-            "url": "https://fake-slack.example/",
-            "team": "Fake Team",
+            "url": self.url,
+            "team": self.team_name,
             "user": self.users[self.bot_user_id].name,
             "team_id": self.team_id,
             "user_id": self.bot_user_id,
@@ -426,6 +437,19 @@ class Workspace:
             "app_id": self.app_id,
             "is_enterprise_install": False,
         }
+
+    def auth_test_for_user(self, user_id: str) -> Body:
+        """``auth.test`` answered for a user token (``xoxp-``) of this team."""
+        with self.lock:
+            user = self.users.get(user_id)
+            return {
+                "url": self.url,
+                "team": self.team_name,
+                "user": user.name if user is not None else user_id.lower(),
+                "team_id": self.team_id,
+                "user_id": user_id,
+                "is_enterprise_install": False,
+            }
 
     def _users_info(self, args: Args) -> Body:
         user_id = _text_arg(args, "user")
@@ -834,6 +858,10 @@ class Workspace:
     def register_response_url(self, response_url: ResponseUrl, token: str) -> None:
         with self.lock:
             self._response_urls[token] = response_url
+
+    def has_response_url(self, token: str) -> bool:
+        with self.lock:
+            return token in self._response_urls
 
     def post_to_response_url(self, token: str, body: Any, *, arrived: float) -> tuple[int, Body]:
         """Handle one POST to a response_url: (HTTP status, JSON body)."""

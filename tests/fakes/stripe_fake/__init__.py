@@ -11,7 +11,8 @@ Reach it through the real SDK::
 Endpoints: customers (CRUD, list, search), products and prices (create, retrieve, update, list,
 search; product delete), invoices (CRUD, list, search, finalize, send, void, mark_uncollectible,
 pay, add_lines, remove_lines, lines), invoice items (CRUD, list), invoice_payments and
-payment_intents (read-only), events (list, retrieve). Parameters are decoded from the SDK's form
+payment_intents (read-only), events (list, retrieve), webhook endpoints (CRUD, list) and the
+key's own account (``GET /v1/account``). Parameters are decoded from the SDK's form
 encoding and validated against the SDK's own ``stripe.params`` TypedDicts; business rules follow
 Stripe's (invoice status machine, collection methods, 250 lines, currencies, idempotency keys).
 Objects are shaped after Stripe's published fixtures (``tests/data/stripe/fixtures3.json``).
@@ -20,12 +21,33 @@ Public interface
 ----------------
 ``FakeStripe(api_key="sk_test_fake", *, port=0, host="127.0.0.1", seed=None, api_version=None)``
     ``start()`` (returns self), ``stop()``, context manager, ``url``, ``reset()``.
-    Requests must carry ``Authorization: Bearer <api_key>`` (or basic auth), else 401.
+    Requests must carry ``Authorization: Bearer <key>`` (or basic auth) with a known, unrevoked
+    key, else 401 ``Invalid API Key provided: sk_test_****...abcd``.
+
+Accounts and keys (see :mod:`.accounts`)
+    ``api_key`` is the secret key of ``fake.default_account`` (``acct_1FakeStripeTestAcct``).
+    ``fake.add_account(name="Acme Ltd", *, email=None, country="US", default_currency="usd",
+    charges_enabled=True, id=None) -> Account``; ``fake.accounts``, ``fake.account(id)``.
+    Every object, event and webhook endpoint belongs to the account (and mode) of the key that
+    made it; other accounts get Stripe's 404 ``resource_missing`` for its ids. An ``Account`` has
+    ``id``, ``name``, ``secret_key`` (``sk_test_...``), ``live_secret_key`` (``sk_live_...``: its
+    separate live data, ``livemode: true``), ``restricted_key(permissions, *, livemode=False)``
+    (``rk_test_...``/``rk_live_...``), ``new_secret_key(*, livemode=False)``, ``revoke(key)``,
+    ``keys()``, ``objects(kind, *, livemode=False)``, ``events(*, livemode=False)``,
+    ``add_webhook_endpoint(url, secret, *, livemode=False)``. A restricted key lacking the
+    route's permission gets 403 (``stripe.PermissionError``): "The provided key 'rk_test_***...'
+    does not have the required permissions for this endpoint on account 'acct_...'. Having the
+    'rak_invoice_write' permission would allow this request to continue." Idempotency keys are
+    per account and mode.
 
 Webhooks
-    ``add_webhook_endpoint(url, secret)``; ``flush_webhooks(timeout=10.0)`` blocks until every
-    queued delivery was attempted (delivered, or its retries exhausted). Switches on
-    ``fake.webhooks``:
+    ``add_webhook_endpoint(url, secret)`` (the default account's events; not an API object);
+    endpoints created through ``POST /v1/webhook_endpoints`` (at most 16 per account and mode; the
+    ``whsec_`` secret is in the create response only) get their account's events matching their
+    ``enabled_events`` (``*``: all), signed with their own secret, until deleted or disabled;
+    ``fake.deliveries(endpoint_id)`` lists the attempts to one of them (with ``payload`` and
+    ``signature``). ``flush_webhooks(timeout=10.0)`` blocks until every queued delivery was
+    attempted (delivered, or its retries exhausted). Switches on ``fake.webhooks``:
 
     - ``duplicate = k``: deliver each event ``1 + k`` times (same id and body);
     - ``shuffle = True``: hold deliveries and release them in random order
@@ -51,9 +73,10 @@ Test helpers (change state as Stripe would and emit its events; raise ``StripeAp
 
 Inspection
     ``objects(kind)`` for kind in customer, product, price, invoice, invoiceitem, payment_intent,
-    invoice_payment, event (creation order); ``get(object_id)``; ``requests``
-    (``RecordedRequest``: method, path, params, idempotency_key, status, replayed, request_id);
-    ``events``.
+    invoice_payment, webhook_endpoint, event (creation order; the default account's,
+    ``account.objects(kind)`` for others); ``get(object_id)`` (any account); ``requests``
+    (``RecordedRequest``: method, path, params, idempotency_key, status, replayed, request_id,
+    account, livemode); ``events``. The test helpers find the invoice in whichever account has it.
 
 Events emitted
 --------------
@@ -73,6 +96,7 @@ Standalone: ``python -m tests.fakes.stripe_fake --port 12111 --api-key sk_test_x
 [--webhook-url URL --webhook-secret whsec_x]``.
 """
 
+from .accounts import Account, ApiKey
 from .api import RecordedRequest
 from .errors import StripeApiError
 from .fake import FakeStripe
@@ -80,6 +104,8 @@ from .faults import Fault
 from .webhooks import DeliveryAttempt, WebhookDispatcher, signature_header
 
 __all__ = [
+    "Account",
+    "ApiKey",
     "DeliveryAttempt",
     "FakeStripe",
     "Fault",

@@ -1,7 +1,9 @@
 """One API request, from raw HTTP pieces to a response: the part of the fake independent of sockets.
 
-Order of checks, like Stripe's: authentication, injected faults, idempotency (replay or conflict),
-routing, parameter validation, execution. Every request is recorded in :attr:`ApiCore.requests`.
+Order of checks, like Stripe's: authentication (the key picks the account and mode the request
+acts on), the key's permissions, injected faults, idempotency (replay or conflict; keys are per
+account and mode), routing, parameter validation, execution. Every request is recorded in
+:attr:`ApiCore.requests`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import routes
+from .accounts import Accounts, ApiKey, mask_key
 from .errors import StripeApiError, invalid_param
 from .faults import FaultInjector
 from .params import decode_form, validate
@@ -38,6 +41,8 @@ class RecordedRequest:
     status: int
     replayed: bool
     request_id: str
+    account: str | None = None  # the account the key belongs to (None: no valid key)
+    livemode: bool | None = None
 
 
 @dataclass
@@ -59,16 +64,16 @@ class _StoredOutcome:
 
 
 class ApiCore:
-    def __init__(self, state: State, api_key: str, faults: FaultInjector) -> None:
-        self.state = state
-        self.api_key = api_key
+    def __init__(self, state: State, accounts: Accounts, faults: FaultInjector) -> None:
+        self.state = state  # the default account's: draws request ids; its lock is every State's
+        self.accounts = accounts
         self.faults = faults
         self._records_lock = threading.Lock()
         self.clear()
 
     def clear(self) -> None:
         with self.state.lock, self._records_lock:
-            self._idempotency: dict[str, _StoredOutcome] = {}
+            self._idempotency: dict[tuple[str, bool, str], _StoredOutcome] = {}  # (account, livemode, key)
             self._requests: list[RecordedRequest] = []
 
     @property
@@ -91,10 +96,14 @@ class ApiCore:
         recorded_params: dict[str, Any] | None = None
         replayed = False
         delay = 0.0
+        key: ApiKey | None = None
+        livemode = False
         try:
             raw = self._decode(query, body, headers)
-            self._authenticate(headers)
-            self._check_headers(headers)
+            key = self._authenticate(headers)
+            livemode = key.livemode
+            self._check_headers(headers, key)
+            self._authorize(method, target_path, key)
             fault = self.faults.take(method, target_path)
             if fault is not None:
                 delay = fault.latency
@@ -102,17 +111,19 @@ class ApiCore:
                 if injected is not None:
                     raise injected
             with self.state.lock:
-                outcome = self._execute_idempotently(method, target_path, raw, idempotency_key, request_id)
+                state = self.accounts.state_of(key.account, key.livemode)
+                outcome = self._execute_idempotently(state, key, method, target_path, raw, idempotency_key, request_id)
                 status, payload, replayed, recorded_params = outcome
             if replayed:
                 response_headers["Idempotent-Replayed"] = "true"
                 response_headers["Original-Request"] = payload.pop("_original_request")
         except StripeApiError as error:
-            status, payload = error.status, error.body(request_id)
+            status, payload = error.status, error.body(request_id, livemode=livemode)
         except Exception as error:  # a bug in the fake: answer like Stripe's 500s, and say what broke
             traceback.print_exc(file=sys.stderr)
             status = 500
-            payload = StripeApiError(500, f"FakeStripe internal error: {error!r}", type="api_error").body(request_id)
+            internal = StripeApiError(500, f"FakeStripe internal error: {error!r}", type="api_error")
+            payload = internal.body(request_id, livemode=livemode)
         self._record(
             RecordedRequest(
                 method=method,
@@ -122,6 +133,8 @@ class ApiCore:
                 status=status,
                 replayed=replayed,
                 request_id=request_id,
+                account=key.account.id if key else None,
+                livemode=key.livemode if key else None,
             )
         )
         return ApiResponse(status, payload, response_headers, delay)
@@ -149,7 +162,7 @@ class ApiCore:
             params.update(decode_form(text))
         return params
 
-    def _authenticate(self, headers: dict[str, str]) -> None:
+    def _authenticate(self, headers: dict[str, str]) -> ApiKey:
         authorization = headers.get("authorization", "")
         key = ""
         if authorization.startswith("Bearer "):
@@ -168,10 +181,30 @@ class ApiCore:
                 "https://support.stripe.com/.",
                 stored=False,
             )
-        if key != self.api_key:
-            raise StripeApiError(401, f"Invalid API Key provided: {_mask(key)}", stored=False)
+        found = self.accounts.resolve(key)
+        if found is None:  # unknown, or revoked
+            raise StripeApiError(401, f"Invalid API Key provided: {mask_key(key)}", stored=False)
+        return found
 
-    def _check_headers(self, headers: dict[str, str]) -> None:
+    @staticmethod
+    def _authorize(method: str, path: str, key: ApiKey) -> None:
+        """A restricted key must hold the route's permission (403, naming it, like Stripe)."""
+        if not key.restricted:
+            return
+        try:
+            route, _ = routes.match(method, path)
+        except StripeApiError:
+            return  # an unknown URL: answered later, with Stripe's 404
+        if not key.allows(route.permission):
+            raise StripeApiError(
+                403,
+                f"The provided key '{mask_key(key.secret)}' does not have the required permissions for this "
+                f"endpoint on account '{key.account.id}'. Having the '{route.permission}' permission would "
+                "allow this request to continue.",
+                stored=False,
+            )
+
+    def _check_headers(self, headers: dict[str, str], key: ApiKey) -> None:
         version = headers.get("stripe-version")
         if version is not None and not _API_VERSION_PATTERN.match(version):
             raise StripeApiError(400, f"Invalid Stripe API version: {version}", stored=False)
@@ -179,17 +212,25 @@ class ApiCore:
         if account:
             raise StripeApiError(
                 403,
-                f"The provided key '{_mask(self.api_key)}' does not have access to account '{account}' "
+                f"The provided key '{mask_key(key.secret)}' does not have access to account '{account}' "
                 "(or that account does not exist). Application access may have been revoked.",
                 stored=False,
             )
 
     def _execute_idempotently(
-        self, method: str, path: str, raw: dict[str, Any], idempotency_key: str | None, request_id: str
+        self,
+        state: State,
+        key: ApiKey,
+        method: str,
+        path: str,
+        raw: dict[str, Any],
+        idempotency_key: str | None,
+        request_id: str,
     ) -> tuple[int, dict[str, Any], bool, dict[str, Any] | None]:
         """(status, body, replayed, validated params). Runs under the state lock."""
+        scoped_key = (key.account.id, key.livemode, idempotency_key or "")
         if idempotency_key:
-            stored = self._idempotency.get(idempotency_key)
+            stored = self._idempotency.get(scoped_key)
             if stored is not None:
                 if stored.method != method or stored.path != path:
                     raise StripeApiError(
@@ -218,13 +259,13 @@ class ApiCore:
         handler_params = {key: value for key, value in params.items() if key != "expand"}
         ctx = RequestContext(request_id=request_id, idempotency_key=idempotency_key)
         try:
-            result = route.handler(self.state, ctx, handler_params, **path_args)
-            result = routes.expand(self.state, result, params.get("expand", []))
+            result = route.handler(state, ctx, handler_params, **path_args)
+            result = routes.expand(state, result, params.get("expand", []))
             status, body, store = 200, result, True
         except StripeApiError as error:
-            status, body, store = error.status, error.body(request_id), error.stored
+            status, body, store = error.status, error.body(request_id, livemode=state.livemode), error.stored
         if idempotency_key and store:
-            self._idempotency[idempotency_key] = _StoredOutcome(method, path, raw, status, body, request_id)
+            self._idempotency[scoped_key] = _StoredOutcome(method, path, raw, status, body, request_id)
         return status, body, False, params
 
 
@@ -253,7 +294,3 @@ def check_metadata_limits(params: Any, path: str = "") -> None:
                     )
         else:
             check_metadata_limits(value, name)
-
-
-def _mask(key: str) -> str:
-    return f"{key[:8]}{'*' * max(len(key) - 12, 4)}{key[-4:]}" if len(key) > 12 else "*" * len(key)

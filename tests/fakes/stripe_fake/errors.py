@@ -3,7 +3,7 @@
 Every failure the fake reports is a :class:`StripeApiError`; the HTTP layer turns it into
 ``{"error": {...}}`` with the right status, which the SDK maps onto its own exception classes
 (400/404 -> ``InvalidRequestError``, 401 -> ``AuthenticationError``, 402 -> ``CardError``,
-429 -> ``RateLimitError``, 5xx -> ``APIError``).
+403 -> ``PermissionError``, 429 -> ``RateLimitError``, 5xx -> ``APIError``).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class StripeApiError(Exception):
         self.stored = stored
         self.extra = extra or {}
 
-    def body(self, request_id: str | None = None) -> dict[str, Any]:
+    def body(self, request_id: str | None = None, *, livemode: bool = False) -> dict[str, Any]:
         error: dict[str, Any] = {"type": self.type, "message": self.message}
         if self.code:
             error["code"] = self.code
@@ -51,7 +51,8 @@ class StripeApiError(Exception):
         if self.decline_code:
             error["decline_code"] = self.decline_code
         if request_id:
-            error["request_log_url"] = f"https://dashboard.stripe.com/test/logs/{request_id}"
+            mode = "" if livemode else "test/"
+            error["request_log_url"] = f"https://dashboard.stripe.com/{mode}logs/{request_id}"
         error.update(self.extra)
         return {"error": error}
 

@@ -10,10 +10,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from .fixtures import from_template, template
-from .state import State
+from .state import DEFAULT_ACCOUNT_ID, DEFAULT_ACCOUNT_NAME, AccountProfile, State
 
-ACCOUNT_ID = "acct_1FakeStripeTestAcct"
-ACCOUNT_NAME = "FakeStripe Test Account"
+ACCOUNT_ID = DEFAULT_ACCOUNT_ID  # the default account's (each State knows its own: state.profile)
+ACCOUNT_NAME = DEFAULT_ACCOUNT_NAME
 
 
 def decimal_text(value: Decimal | int) -> str:
@@ -78,7 +78,7 @@ def build_customer(state: State, params: dict[str, Any]) -> dict[str, Any]:
         id=state.new_id("cus", 14),
         invoice_prefix=params.get("invoice_prefix") or state.random_token(8).upper(),
         invoice_settings=invoice_settings({}, settings),
-        livemode=False,
+        livemode=state.livemode,
         metadata=metadata_from(params.get("metadata")),
         name=params.get("name"),
         next_invoice_sequence=params.get("next_invoice_sequence", 1),
@@ -114,7 +114,7 @@ def build_product(state: State, params: dict[str, Any]) -> dict[str, Any]:
         description=params.get("description"),
         id=params.get("id") or state.new_id("prod", 14),
         images=params.get("images") or [],
-        livemode=False,
+        livemode=state.livemode,
         marketing_features=[{"name": feature["name"]} for feature in params.get("marketing_features") or []],
         metadata=metadata_from(params.get("metadata")),
         name=params["name"],
@@ -150,7 +150,7 @@ def build_price(
         currency=currency,
         custom_unit_amount=None,
         id=state.new_id("price"),
-        livemode=False,
+        livemode=state.livemode,
         lookup_key=params.get("lookup_key"),
         metadata=metadata_from(params.get("metadata")),
         nickname=params.get("nickname"),
@@ -192,8 +192,8 @@ def build_invoice(
     rendering.update({"amount_tax_display": None, "pdf": {"page_size": "auto"}, "template": None})
     return from_template(
         "invoice",
-        account_country="US",
-        account_name=ACCOUNT_NAME,
+        account_country=state.profile.country,
+        account_name=state.profile.name,
         account_tax_ids=None,
         amount_due=0,
         amount_paid=0,
@@ -240,7 +240,7 @@ def build_invoice(
         last_finalization_error=None,
         latest_revision=None,
         lines=None,  # kept in State.invoice_lines, embedded by State.render
-        livemode=False,
+        livemode=state.livemode,
         metadata=metadata_from(params.get("metadata")),
         next_payment_attempt=None,
         number=params.get("number"),
@@ -326,7 +326,7 @@ def build_invoice_item(
         discounts=[],
         id=state.new_id("ii"),
         invoice=invoice_id,
-        livemode=False,
+        livemode=state.livemode,
         metadata=metadata_from(params.get("metadata")),
         object="invoiceitem",
         period={"end": period["end"], "start": period["start"]},
@@ -354,7 +354,7 @@ def build_line_item(state: State, item: dict[str, Any], invoice_id: str) -> dict
         discounts=[],
         id=state.new_id("il"),
         invoice=invoice_id,
-        livemode=False,
+        livemode=state.livemode,
         metadata=dict(item["metadata"]),
         object="line_item",
         period=dict(item["period"]),
@@ -417,7 +417,7 @@ def build_payment_intent(state: State, invoice: dict[str, Any]) -> dict[str, Any
         id=pi_id,
         last_payment_error=None,
         latest_charge=None,
-        livemode=False,
+        livemode=state.livemode,
         metadata={},
         next_action=None,
         object="payment_intent",
@@ -454,7 +454,7 @@ def build_invoice_payment(state: State, invoice: dict[str, Any], payment_intent:
         id=state.new_id("inpay"),
         invoice=invoice["id"],
         is_default=True,
-        livemode=False,
+        livemode=state.livemode,
         object="invoice_payment",
         payment={"type": "payment_intent", "payment_intent": payment_intent["id"]},
         status="open",
@@ -463,8 +463,79 @@ def build_invoice_payment(state: State, invoice: dict[str, Any], payment_intent:
 
 
 def hosted_invoice_url(state: State) -> tuple[str, str]:
-    token = f"test_{state.random_token(60)}"
+    token = f"{'live' if state.livemode else 'test'}_{state.random_token(60)}"
     return (
-        f"https://invoice.stripe.com/i/{ACCOUNT_ID}/{token}?s=ap",
-        f"https://pay.stripe.com/invoice/{ACCOUNT_ID}/{token}/pdf?s=ap",
+        f"https://invoice.stripe.com/i/{state.account_id}/{token}?s=ap",
+        f"https://pay.stripe.com/invoice/{state.account_id}/{token}/pdf?s=ap",
+    )
+
+
+# -- account and webhook endpoints -------------------------------------------------------------
+
+
+def build_account(profile: AccountProfile) -> dict[str, Any]:
+    """The account as ``GET /v1/account`` shows it to its own keys: a standard account, activated."""
+    shape = template("account")
+    business_profile = shape["business_profile"]
+    business_profile["name"] = profile.name
+    settings = shape["settings"]
+    settings["dashboard"]["display_name"] = profile.name
+    no_requirements = {
+        "alternatives": [],
+        "current_deadline": None,
+        "currently_due": [],
+        "disabled_reason": None,
+        "errors": [],
+        "eventually_due": [],
+        "past_due": [],
+        "pending_verification": [],
+    }
+    return from_template(
+        "account",
+        business_profile=business_profile,
+        business_type="company",
+        capabilities={"card_payments": "active", "transfers": "active"} if profile.charges_enabled else {},
+        charges_enabled=profile.charges_enabled,
+        controller=shape["controller"],
+        country=profile.country,
+        created=profile.created,
+        default_currency=profile.default_currency,
+        details_submitted=True,
+        email=profile.email,
+        external_accounts={
+            "data": [],
+            "has_more": False,
+            "object": "list",
+            "url": f"/v1/accounts/{profile.id}/external_accounts",
+        },
+        future_requirements=dict(no_requirements),
+        id=profile.id,
+        metadata={},
+        object="account",
+        payouts_enabled=profile.charges_enabled,
+        requirements=(
+            no_requirements
+            if profile.charges_enabled
+            else dict(shape["requirements"], disabled_reason="requirements.past_due")
+        ),
+        settings=settings,
+        tos_acceptance=shape["tos_acceptance"],
+        type="standard",
+    )
+
+
+def build_webhook_endpoint(state: State, params: dict[str, Any]) -> dict[str, Any]:
+    return from_template(
+        "webhook_endpoint",
+        api_version=params.get("api_version"),
+        application=None,
+        created=state.now(),
+        description=params.get("description") or None,
+        enabled_events=list(params["enabled_events"]),
+        id=state.new_id("we"),
+        livemode=state.livemode,
+        metadata=metadata_from(params.get("metadata")),
+        object="webhook_endpoint",
+        status="enabled",
+        url=params["url"],
     )

@@ -1,7 +1,8 @@
 """The endpoint table: (method, path template) -> handler and the SDK params type it accepts.
 
 Paths and params types are the ones the SDK's services use (``stripe/_invoice_service.py``
-etc.), so every ``client.v1.<service>.<method>(...)`` listed here reaches a handler.
+etc.), so every ``client.v1.<service>.<method>(...)`` listed here reaches a handler. Each route
+also names the permission a restricted key needs for it (:func:`.accounts.permission_for`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any
 
 import stripe.params as sdk_params
 
-from . import catalog, invoicing
+from . import catalog, invoicing, webhook_endpoints
+from .accounts import permission_for
 from .errors import StripeApiError, invalid_param, no_such
 from .listing import list_object
 from .state import RequestContext, State
@@ -28,11 +30,19 @@ class Route:
     pattern: re.Pattern[str]
     params_type: type
     handler: Handler
+    permission: str  # what a restricted key needs, e.g. "rak_invoice_write"
 
 
 def _route(method: str, template: str, params_type_name: str, handler: Handler) -> Route:
     regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
-    return Route(method, template, re.compile(f"^{regex}$"), getattr(sdk_params, params_type_name), handler)
+    return Route(
+        method,
+        template,
+        re.compile(f"^{regex}$"),
+        getattr(sdk_params, params_type_name),
+        handler,
+        permission_for(method, template),
+    )
 
 
 # -- events ------------------------------------------------------------------------------------
@@ -119,6 +129,27 @@ ROUTES: tuple[Route, ...] = (
     ),
     _route("GET", "/v1/events", "EventListParams", list_events),
     _route("GET", "/v1/events/{id}", "EventRetrieveParams", retrieve_event),
+    _route("POST", "/v1/webhook_endpoints", "WebhookEndpointCreateParams", webhook_endpoints.create_webhook_endpoint),
+    _route("GET", "/v1/webhook_endpoints", "WebhookEndpointListParams", webhook_endpoints.list_webhook_endpoints),
+    _route(
+        "GET",
+        "/v1/webhook_endpoints/{webhook_endpoint}",
+        "WebhookEndpointRetrieveParams",
+        webhook_endpoints.retrieve_webhook_endpoint,
+    ),
+    _route(
+        "POST",
+        "/v1/webhook_endpoints/{webhook_endpoint}",
+        "WebhookEndpointUpdateParams",
+        webhook_endpoints.update_webhook_endpoint,
+    ),
+    _route(
+        "DELETE",
+        "/v1/webhook_endpoints/{webhook_endpoint}",
+        "WebhookEndpointDeleteParams",
+        webhook_endpoints.delete_webhook_endpoint,
+    ),
+    _route("GET", "/v1/account", "AccountRetrieveCurrentParams", webhook_endpoints.retrieve_account),
 )
 
 

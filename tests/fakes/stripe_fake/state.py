@@ -1,9 +1,9 @@
-"""The fake account's data: objects, invoice lines, events, ids and numbering.
+"""One account's data in one mode (test or live): objects, invoice lines, events, ids and numbering.
 
-One re-entrant lock guards everything; the HTTP layer holds it for the whole of a request's
-execution (validation, business rules, events), so each request is atomic like Stripe's.
-Objects are stored in their API shape, except that an invoice's ``lines`` are kept apart and
-embedded when the invoice is rendered.
+Every account has a :class:`State` per mode it was used in; they all share one re-entrant lock,
+which the HTTP layer holds for the whole of a request's execution (validation, business rules,
+events), so each request is atomic like Stripe's. Objects are stored in their API shape, except
+that an invoice's ``lines`` are kept apart and embedded when the invoice is rendered.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import string
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import no_such
@@ -25,6 +25,22 @@ EMBEDDED_LINES_LIMIT = 10  # Stripe embeds the first 10 lines in an invoice; the
 
 # Object kinds the fake stores, keyed by the "object" value Stripe uses.
 KINDS = ("customer", "product", "price", "invoice", "invoiceitem", "payment_intent", "invoice_payment")
+
+DEFAULT_ACCOUNT_ID = "acct_1FakeStripeTestAcct"
+DEFAULT_ACCOUNT_NAME = "FakeStripe Test Account"
+
+
+@dataclass
+class AccountProfile:
+    """What an account says about itself (``GET /v1/account``, invoices' ``account_name``...)."""
+
+    id: str = DEFAULT_ACCOUNT_ID
+    name: str = DEFAULT_ACCOUNT_NAME
+    email: str | None = "owner@fakestripe.example"
+    country: str = "US"
+    default_currency: str = "usd"
+    charges_enabled: bool = True
+    created: int = field(default_factory=lambda: int(time.time()))
 
 
 @dataclass(frozen=True)
@@ -48,10 +64,22 @@ class InvoicePrivate:
 
 
 class State:
-    def __init__(self, *, api_version: str, seed: int | None = None) -> None:
-        self.lock = threading.RLock()
+    def __init__(
+        self,
+        *,
+        api_version: str,
+        seed: int | None = None,
+        lock: threading.RLock | None = None,
+        profile: AccountProfile | None = None,
+        livemode: bool = False,
+    ) -> None:
+        """``lock``: shared by every State of a fake (one is made if None); ``livemode``: the mode
+        of the keys this data belongs to (stamped on every object and event)."""
+        self.lock = lock if lock is not None else threading.RLock()
         self.api_version = api_version
         self.rng = random.Random(seed)
+        self.profile = profile or AccountProfile()
+        self.livemode = livemode
         self.event_listeners: list[Callable[[dict[str, Any]], None]] = []
         self.clear()
 
@@ -63,8 +91,13 @@ class State:
             self.invoice_private: dict[str, InvoicePrivate] = {}
             self.events: list[dict[str, Any]] = []
             self._event_index: dict[str, dict[str, Any]] = {}
+            self.webhook_endpoint_secrets: dict[str, str] = {}  # never rendered: shown once, on create
             self.invoice_number_prefix = "".join(self.rng.choices(string.ascii_uppercase + string.digits, k=8))
             self.next_invoice_sequence = 1
+
+    @property
+    def account_id(self) -> str:
+        return self.profile.id
 
     # -- ids and time --------------------------------------------------------------------------
 
@@ -178,7 +211,7 @@ class State:
             api_version=self.api_version,
             created=self.now(),
             data=data,
-            livemode=False,
+            livemode=self.livemode,
             pending_webhooks=0,
             request={"id": ctx.request_id, "idempotency_key": ctx.idempotency_key},
             type=event_type,

@@ -1,6 +1,7 @@
 """Webhook delivery: signed like Stripe, from a background thread, with misbehaviour switches.
 
-Every event is POSTed to each endpoint registered when the event happened, as pretty-printed
+Every event is POSTed to each endpoint it is for (the fake decides which: the endpoints of the
+account and mode the event happened in, see :meth:`WebhookDispatcher.enqueue`), as pretty-printed
 JSON with ``Stripe-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`` (what
 ``stripe.Webhook.construct_event`` verifies). A non-2xx answer or a connection error is retried
 with a short doubling backoff, a bounded number of times (Stripe retries for days; tests can't).
@@ -21,6 +22,11 @@ Switches (attributes of :class:`WebhookDispatcher`, read when an event is emitte
     Retry policy.
 
 ``attempts`` lists every delivery attempt made (:class:`DeliveryAttempt`).
+
+Endpoints added with :meth:`WebhookDispatcher.add_endpoint` belong to a ``scope`` (None: the
+fake's default account); endpoints created through the API (``/v1/webhook_endpoints``) are passed
+in by the fake with each event, carry their ``id``, and are dropped from the queue once
+``is_wanted`` says so (deleted or disabled).
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -53,6 +59,7 @@ def signature_header(payload: str, secret: str, timestamp: int | None = None) ->
 class WebhookEndpoint:
     url: str
     secret: str
+    id: str | None = None  # we_... for endpoints created through the API
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,9 @@ class DeliveryAttempt:
     status: int | None  # the endpoint's HTTP status; None when the connection failed
     error: str | None
     succeeded: bool
+    endpoint_id: str | None = None  # we_... for endpoints created through the API
+    signature: str | None = None  # the Stripe-Signature header sent
+    payload: str | None = field(default=None, repr=False)  # the exact body sent
 
 
 @dataclass(order=True)
@@ -87,6 +97,8 @@ class WebhookDispatcher:
         self._stopping = False
         self._generation = 0
         self.on_delivered: Callable[[str, WebhookEndpoint], None] | None = None
+        # Asked (without the dispatcher's lock) before each attempt: False drops the delivery.
+        self.is_wanted: Callable[[WebhookEndpoint], bool] | None = None
         self.reset()
 
     # -- configuration ---------------------------------------------------------------------------
@@ -95,7 +107,7 @@ class WebhookDispatcher:
         """Forget endpoints, queued deliveries, the attempt log, and restore default switches."""
         with self._cv:
             self._generation += 1  # deliveries already in flight finish but are not retried
-            self._endpoints: list[WebhookEndpoint] = []
+            self._endpoints: dict[Hashable, list[WebhookEndpoint]] = {}  # scope -> endpoints
             self._ready: list[_Job] = []  # heap ordered by (due, sequence)
             self._shuffle_batch: list[_Job] = []
             self._shuffle_deadline: float | None = None
@@ -111,16 +123,20 @@ class WebhookDispatcher:
             self.timeout = 5.0
             self._cv.notify_all()
 
-    def add_endpoint(self, url: str, secret: str) -> None:
+    def add_endpoint(self, url: str, secret: str, *, scope: Hashable = None) -> None:
         if urlsplit(url).scheme not in ("http", "https"):
             raise ValueError(f"webhook endpoint must be an http(s) URL, not {url!r}")
         with self._cv:
-            self._endpoints.append(WebhookEndpoint(url, secret))
+            self._endpoints.setdefault(scope, []).append(WebhookEndpoint(url, secret))
 
     @property
     def endpoints(self) -> list[WebhookEndpoint]:
+        """The default scope's endpoints (the default account's)."""
+        return self.endpoints_for(None)
+
+    def endpoints_for(self, scope: Hashable) -> list[WebhookEndpoint]:
         with self._cv:
-            return list(self._endpoints)
+            return list(self._endpoints.get(scope, []))
 
     @property
     def paused(self) -> bool:
@@ -155,10 +171,10 @@ class WebhookDispatcher:
 
     # -- queueing --------------------------------------------------------------------------------
 
-    def enqueue(self, event: dict[str, Any]) -> None:
-        """Schedule ``event`` for every endpoint (called as each event is emitted)."""
+    def enqueue(self, event: dict[str, Any], endpoints: Sequence[WebhookEndpoint] | None = None) -> None:
+        """Schedule ``event`` for ``endpoints`` (None: the default scope's), as each event is emitted."""
         with self._cv:
-            endpoints = list(self._endpoints)
+            endpoints = list(self._endpoints.get(None, []) if endpoints is None else endpoints)
             event["pending_webhooks"] = len(endpoints)
             if not endpoints:
                 return
@@ -234,6 +250,11 @@ class WebhookDispatcher:
 
     def _run(self) -> None:
         while (job := self._next_job()) is not None:
+            if job.endpoint.id is not None and self.is_wanted is not None and not self.is_wanted(job.endpoint):
+                with self._cv:  # a deleted or disabled endpoint: no attempt, no retry
+                    self._in_flight -= 1
+                    self._cv.notify_all()
+                continue
             attempt = self._deliver(job)
             with self._cv:
                 self._in_flight -= 1
@@ -257,11 +278,13 @@ class WebhookDispatcher:
         connection_type = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         connection = connection_type(parts.hostname or "localhost", parts.port, timeout=self.timeout)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        signature = signature_header(job.payload, job.endpoint.secret)
         headers = {
             "Content-Type": "application/json; charset=utf-8",
-            "Stripe-Signature": signature_header(job.payload, job.endpoint.secret),
+            "Stripe-Signature": signature,
             "User-Agent": USER_AGENT,
         }
+        sent = {"endpoint_id": job.endpoint.id, "signature": signature, "payload": job.payload}
         try:
             connection.request("POST", target, body=job.payload.encode("utf-8"), headers=headers)
             response = connection.getresponse()
@@ -275,10 +298,11 @@ class WebhookDispatcher:
                 response.status,
                 None if succeeded else f"HTTP {response.status}",
                 succeeded,
+                **sent,
             )
         except (OSError, http.client.HTTPException) as error:
             return DeliveryAttempt(
-                job.event_id, job.event_type, job.endpoint.url, job.attempt, None, repr(error), False
+                job.event_id, job.event_type, job.endpoint.url, job.attempt, None, repr(error), False, **sent
             )
         finally:
             connection.close()
