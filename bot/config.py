@@ -8,11 +8,17 @@ they never appear in a repr, a log line or an error message.
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.domain.tenants import DEFAULT_TENANT
+from bot.secrets import MAKE_A_KEY, parse_keys
 
 WHERE_TO_GET = {
     "SLACK_BOT_TOKEN": "Slack app settings > OAuth & Permissions > Bot User OAuth Token",
@@ -22,11 +28,45 @@ WHERE_TO_GET = {
     "STRIPE_WEBHOOK_SECRET": "Stripe Dashboard > Developers > Webhooks > your endpoint > Signing secret, "
     "or the output of `stripe listen`",
     "PAYMENTS_CHANNEL": "right-click the channel in Slack > View channel details > the ID at the bottom",
+    "SLACK_CLIENT_ID": "Slack app settings > Basic Information > App Credentials > Client ID",
+    "SLACK_CLIENT_SECRET": "Slack app settings > Basic Information > App Credentials > Client Secret",
+    "PUBLIC_URL": "the https:// address Slack and browsers reach this bot at (your domain, or a tunnel's)",
+    "ENCRYPTION_KEYS": f"the output of `{MAKE_A_KEY}` (keep it safe: without it the stored workspace "
+    "credentials cannot be read)",
 }
+
+
+class SlackMode(StrEnum):
+    # One workspace, its Slack and Stripe credentials in the environment (the bot as it always was).
+    ENV = "env"
+    # Any workspace installs the app through Slack OAuth and connects its own Stripe account.
+    OAUTH = "oauth"
+
+
+# The one tenant of SLACK_MODE=env, so both modes keep their data keyed by tenant.
+ENV_MODE_TENANT_ID = DEFAULT_TENANT
+
+_ENV_MODE_WANTS = "SLACK_MODE=env (the default) wants SLACK_BOT_TOKEN, STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET"
+_OAUTH_MODE_WANTS = ("SLACK_MODE=oauth wants SLACK_CLIENT_ID, SLACK_CLIENT_SECRET, PUBLIC_URL and ENCRYPTION_KEYS "
+                     "instead, each workspace bringing its own tokens when it installs the app")
+# Why a variable of the other mode must stay unset, said where the mix is reported.
+_UNSET_BECAUSE = {
+    "slack_bot_token": f"each workspace's bot token comes from its install. {_OAUTH_MODE_WANTS}; {_ENV_MODE_WANTS}",
+    "stripe_api_key": f"each workspace connects its own Stripe account. {_OAUTH_MODE_WANTS}; {_ENV_MODE_WANTS}",
+    "stripe_webhook_secret": f"each workspace's Stripe account has its own. {_OAUTH_MODE_WANTS}; {_ENV_MODE_WANTS}",
+    "slack_app_token": "OAuth installs are served over HTTP at PUBLIC_URL, not Socket Mode. "
+    f"{_OAUTH_MODE_WANTS}; {_ENV_MODE_WANTS}",
+    "slack_client_id": "Bolt reads SLACK_CLIENT_ID and SLACK_CLIENT_SECRET and quietly drops SLACK_BOT_TOKEN for "
+    f"OAuth installs. {_ENV_MODE_WANTS}; {_OAUTH_MODE_WANTS}",
+    "slack_client_secret": "Bolt reads SLACK_CLIENT_ID and SLACK_CLIENT_SECRET and quietly drops SLACK_BOT_TOKEN for "
+    f"OAuth installs. {_ENV_MODE_WANTS}; {_OAUTH_MODE_WANTS}",
+}
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
 
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _ID_LIST_ITEM = re.compile(r"^[USW][A-Z0-9]{2,}$")
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?/?$")
+_SLACK_CLIENT_ID = re.compile(r"^\d+\.\d+$")
 
 
 class ConfigError(Exception):
@@ -64,12 +104,22 @@ class DatabaseSettings(BaseSettings):
 
 
 class Settings(DatabaseSettings):
-    slack_bot_token: SecretStr
+    # First, so the validators of the fields below see it (a field's validator sees only earlier fields).
+    slack_mode: SlackMode = SlackMode.ENV
+    # The env-mode credentials: an empty value means unset, so the attributes stay `SecretStr` for the
+    # env-mode code that reads them; which mode needs or refuses them is checked below.
+    slack_bot_token: SecretStr = SecretStr("")
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
-    stripe_api_key: SecretStr
-    stripe_webhook_secret: SecretStr
+    stripe_api_key: SecretStr = SecretStr("")
+    stripe_webhook_secret: SecretStr = SecretStr("")
+    # SLACK_MODE=oauth only: the Slack app's credentials, where it is reached, and the master keys that
+    # encrypt each workspace's tokens at rest (bot/secrets.py), the first one encrypting.
+    slack_client_id: str = ""
+    slack_client_secret: SecretStr = SecretStr("")
+    public_url: str = ""
+    encryption_keys: SecretStr = SecretStr("")
     stripe_api_base: str = "https://api.stripe.com"
     payments_channel: str
     host: str = "0.0.0.0"
@@ -108,17 +158,19 @@ class Settings(DatabaseSettings):
 
     @field_validator("slack_bot_token")
     @classmethod
-    def _bot_token_shape(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().startswith("xoxb-"):
+    def _bot_token_shape(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        if _set_in_its_mode(value, info, needed_in=SlackMode.ENV, refused_in=SlackMode.OAUTH) and \
+                not value.get_secret_value().startswith("xoxb-"):
             raise ValueError("must be a bot token starting with xoxb-")
         return value
 
     @field_validator("slack_app_token")
     @classmethod
-    def _app_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value():
+    def _app_token_shape(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if not _set_in_its_mode(value, info, refused_in=SlackMode.OAUTH):
             return None
-        if value is not None and not value.get_secret_value().startswith("xapp-"):
+        assert value is not None  # set, as just checked
+        if not value.get_secret_value().startswith("xapp-"):
             raise ValueError("must be an app-level token starting with xapp-")
         return value
 
@@ -131,7 +183,9 @@ class Settings(DatabaseSettings):
 
     @field_validator("stripe_api_key")
     @classmethod
-    def _stripe_key_shape(cls, value: SecretStr) -> SecretStr:
+    def _stripe_key_shape(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        if not _set_in_its_mode(value, info, needed_in=SlackMode.ENV, refused_in=SlackMode.OAUTH):
+            return value
         key = value.get_secret_value()
         if key.startswith("pk_"):
             raise ValueError(
@@ -142,9 +196,44 @@ class Settings(DatabaseSettings):
 
     @field_validator("stripe_webhook_secret")
     @classmethod
-    def _webhook_secret_shape(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().startswith("whsec_"):
+    def _webhook_secret_shape(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        if _set_in_its_mode(value, info, needed_in=SlackMode.ENV, refused_in=SlackMode.OAUTH) and \
+                not value.get_secret_value().startswith("whsec_"):
             raise ValueError("must be a webhook signing secret starting with whsec_")
+        return value
+
+    @field_validator("slack_client_id")
+    @classmethod
+    def _client_id_shape(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip()
+        if _set_in_its_mode(value, info, needed_in=SlackMode.OAUTH, refused_in=SlackMode.ENV) and \
+                not _SLACK_CLIENT_ID.match(value):
+            raise ValueError("must be the app's Client ID, digits like 1234567890.1234567890")
+        return value
+
+    @field_validator("slack_client_secret")
+    @classmethod
+    def _client_secret_for_mode(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        _set_in_its_mode(value, info, needed_in=SlackMode.OAUTH, refused_in=SlackMode.ENV)
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_shape(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip()
+        if not _set_in_its_mode(value, info, needed_in=SlackMode.OAUTH):
+            return value
+        if not _is_public_base_url(value):
+            raise ValueError("must be the https:// address Slack and browsers reach the bot at, like "
+                             "https://invoicebot.example.com, without ?query or #fragment "
+                             "(http:// only for localhost or 127.0.0.1)")
+        return value.rstrip("/")
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _encryption_keys_shape(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        if _set_in_its_mode(value, info, needed_in=SlackMode.OAUTH):
+            parse_keys(value.get_secret_value())  # its ValueError says which key, never what it is
         return value
 
     @field_validator("slack_api_url", "stripe_api_base")
@@ -205,6 +294,13 @@ class Settings(DatabaseSettings):
         return self.slack_app_token is not None
 
     @property
+    def encryption_master_keys(self) -> tuple[SecretStr, ...]:
+        """ENCRYPTION_KEYS parsed for `bot.secrets.SecretBox`, newest first; empty when unset (env mode)."""
+        if not self.encryption_keys.get_secret_value().strip():
+            return ()
+        return parse_keys(self.encryption_keys.get_secret_value())
+
+    @property
     def creator_ids(self) -> frozenset[str]:
         return frozenset(_split_ids(self.invoice_creators))
 
@@ -230,12 +326,44 @@ def settings_env(settings: Settings) -> dict[str, str]:
             continue
         if hasattr(value, "get_secret_value"):
             value = value.get_secret_value()
+        if value == "":
+            # Unset. Exported empty, SLACK_CLIENT_ID and SLACK_CLIENT_SECRET would still switch Bolt to OAuth.
+            continue
         env[name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
     return env
 
 
 def _split_ids(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _set_in_its_mode(value: SecretStr | str | None, info: ValidationInfo, *, needed_in: SlackMode | None = None,
+                     refused_in: SlackMode | None = None) -> bool:
+    """Whether a mode-dependent setting is set, after refusing it missing where needed or set where refused."""
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    is_set = bool(text and text.strip())
+    mode = info.data.get("slack_mode")
+    if mode is None:  # SLACK_MODE itself is malformed, and reported as such
+        return is_set
+    if mode is needed_in and not is_set:
+        # Reported like a missing field (describe_problems adds where to get it), plus which mode needs it.
+        note = "needed with SLACK_MODE=env, the default" if mode is SlackMode.ENV else f"needed with SLACK_MODE={mode}"
+        raise PydanticCustomError("missing", "Field required: {needed_because}", {"needed_because": note})
+    if mode is refused_in and is_set:
+        assert info.field_name is not None  # always named in a field validator
+        raise ValueError(f"must not be set with SLACK_MODE={mode}: {_UNSET_BECAUSE[info.field_name]}")
+    return is_set
+
+
+def _is_public_base_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError for a port out of range or not a number)
+    except ValueError:
+        return False
+    if parts.query or parts.fragment or parts.username or parts.password or not parts.hostname:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOCAL_HOSTS)
 
 
 def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
@@ -262,7 +390,9 @@ def describe_problems(error: ValidationError) -> list[str]:
         variable = str(item["loc"][0]).upper()
         if item["type"] == "missing":
             hint = WHERE_TO_GET.get(variable)
-            problems.append(f"{variable} is missing" + (f": get it at {hint}" if hint else ""))
+            needed_because = item.get("ctx", {}).get("needed_because")
+            problems.append(f"{variable} is missing" + (f" ({needed_because})" if needed_because else "")
+                            + (f": get it at {hint}" if hint else ""))
         else:
             problems.append(f"{variable} {item['msg'].removeprefix('Value error, ')}")
     return problems
