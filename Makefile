@@ -17,6 +17,7 @@ run: $(STAMP)
 	$(VENV)/bin/invoicebot serve
 
 test: $(STAMP)
+	sh tests/setup_browser.sh
 	$(PY) -m pytest
 
 bench: $(STAMP)
