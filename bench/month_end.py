@@ -39,6 +39,7 @@ from bench.common import PYTHON, Context, bot_process, bot_settings
 from bench.report import Section, Target, fmt
 from bench.stats import summarize
 from bot.domain.invoices import InvoiceSnapshot
+from bot.domain.tenants import DEFAULT_TENANT
 from bot.store import open_store
 from tests.contract.conftest import create_schema, drop_schema, postgres_unavailable, schema_url
 from tests.harness import (
@@ -121,7 +122,7 @@ def _seed_own_invoices(database_url: str, slack: WebClient) -> None:
     """The reps' own invoices: drafts made in Slack, each with its message in a rep's channel."""
     store = open_store(database_url)
     try:
-        with store.unit_of_work() as uow:
+        with store.unit_of_work(DEFAULT_TENANT) as uow:
             for index in range(OWN):
                 ids = events.ids("own", index)
                 channel = REP_CHANNELS[index % len(REP_CHANNELS)]

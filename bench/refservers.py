@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.domain.tenants import DEFAULT_TENANT
 from bot.jobs.payloads import ProcessEvent
 from bot.store import open_store
 from tests.harness import WEBHOOK_SECRET
@@ -65,7 +66,7 @@ def usual_app(database: str, secret: str = WEBHOOK_SECRET) -> Starlette:
             return 400, {"error": str(error)}
         fields = {"id": event.id, "type": event.type, "created": event.created,
                   "data": {"object": {"id": event.data.object.id}}}
-        with store.unit_of_work() as uow:
+        with store.unit_of_work(DEFAULT_TENANT) as uow:
             stored = uow.events.record(fields, raw.decode())
             if stored:
                 uow.jobs.add(ProcessEvent(event_id=event.id), key=f"event:{event.id}")

@@ -16,6 +16,7 @@ from bench.common import Context, bot_settings
 from bench.report import Section, fmt
 from bot.adapters.stripe import StripeGateway
 from bot.bootstrap import build
+from bot.domain.tenants import DEFAULT_TENANT
 from bot.jobs.payloads import CreateInvoice, SubmittedLine
 from tests.harness import STRIPE_KEY
 
@@ -58,7 +59,7 @@ def run(context: Context) -> Section:
             before, started = len(fakes.stripe.requests), time.perf_counter()
             invoice_id = bot.invoicing.create(_submission(n))
             bot_seconds, bot_calls = time.perf_counter() - started, len(fakes.stripe.requests) - before
-            invoice = bot.store.reads.invoices.get(invoice_id)
+            invoice = bot.store.reads(DEFAULT_TENANT).invoices.get(invoice_id)
             assert invoice is not None and invoice.status == "open", invoice
             before, started = len(fakes.stripe.requests), time.perf_counter()
             _guide(client, n)

@@ -8,8 +8,10 @@ HTTP edge. It returns a `Bot`: the parts, with `start()` and `stop()` for the li
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -21,11 +23,13 @@ from bot.access import Access, AccessLists
 from bot.adapters.courier import Courier
 from bot.adapters.slack import SlackOut, build_web_client
 from bot.adapters.stripe import StripeGateway
-from bot.config import Settings
+from bot.config import ConfigError, Settings, SlackMode
 from bot.container import JobSubmitter, Services
+from bot.domain.tenants import DEFAULT_TENANT
 from bot.jobs.handlers import JobServices, job_registry
 from bot.jobs.model import Lane
 from bot.jobs.payloads import ALL_PAYLOADS, PruneTables, RefreshCatalog, SweepOverdue
+from bot.jobs.registry import Registry, UnknownTenant
 from bot.jobs.schedule import Periodic, Scheduler
 from bot.jobs.worker import LaneConfig, LaneSignals, WorkerHealth, Workers
 from bot.metrics import Metrics, Sample
@@ -41,6 +45,7 @@ from bot.single_instance import SOCKET_MODE, InstanceLease, socket_mode_refusal
 from bot.store import open_store
 from bot.store.ports import Store
 from bot.store.retention import Pruner
+from bot.store.scope import TenantScope
 from bot.webhook import WebhookReceiver
 from bot.worker_process import WorkerProcess
 
@@ -57,14 +62,86 @@ PRUNE_SECONDS = 3600
 
 
 @dataclass
+class Workspace:
+    """One tenant's parts: its Slack client, its Stripe account, its data, and the use cases over them."""
+
+    tenant_id: str
+    scope: TenantScope
+    stripe: StripeGateway
+    slack: SlackOut
+    invoicing: Invoicing
+    catalog: Catalog
+    notifications: Notifications
+    access: Access
+    services: Services  # what Slack listeners get for a request from this workspace
+    registry: Registry  # what runs this workspace's jobs
+
+
+@dataclass(frozen=True)
+class WorkspaceSetup:
+    """What differs between workspaces: who they are, which Stripe account, which Slack token, their lists."""
+
+    tenant_id: str
+    stripe: StripeGateway
+    web_client: WebClient
+    lists: AccessLists
+    payments_channel: str
+
+
+class Workspaces:
+    """Every tenant's `Workspace`, built the first time one is needed and kept; the workers ask it
+    for each job's registry, the listeners for each request's services."""
+
+    def __init__(self, setup: Callable[[str], WorkspaceSetup | None], assemble: Callable[[WorkspaceSetup], Workspace],
+                 *, tenant_of_team: Callable[[str | None, str | None], str | None],
+                 active: Callable[[], list[str]]) -> None:
+        self._setup = setup
+        self._assemble = assemble
+        self._tenant_of_team = tenant_of_team
+        self.active = active  # the tenants whose periodic jobs run
+        self._built: dict[str, Workspace] = {}
+        self._lock = threading.Lock()
+
+    def get(self, tenant_id: str) -> Workspace:
+        built = self._built.get(tenant_id)
+        if built is not None:
+            return built
+        with self._lock:
+            built = self._built.get(tenant_id)
+            if built is None:
+                setup = self._setup(tenant_id)
+                if setup is None:
+                    raise UnknownTenant(tenant_id)
+                built = self._built[tenant_id] = self._assemble(setup)
+        return built
+
+    def forget(self, tenant_id: str) -> None:
+        """Its token or key changed, or it left: the next job or request builds it again (or finds it gone)."""
+        with self._lock:
+            self._built.pop(tenant_id, None)
+
+    def for_tenant(self, tenant_id: str) -> Registry:
+        return self.get(tenant_id).registry
+
+    def lanes(self) -> set[str]:
+        return {payload.LANE.value for payload in ALL_PAYLOADS}
+
+    def services_for(self, team_id: str | None, enterprise_id: str | None) -> Services | None:
+        """The services of the workspace a Slack request came from; None when it is not installed."""
+        tenant_id = self._tenant_of_team(team_id, enterprise_id)
+        if tenant_id is None:
+            return None
+        try:
+            return self.get(tenant_id).services
+        except UnknownTenant:
+            return None
+
+
+@dataclass
 class Bot:
     settings: Settings
     store: Store
-    stripe: StripeGateway
-    slack: SlackOut
-    services: Services
-    invoicing: Invoicing
-    notifications: Notifications
+    workspaces: Workspaces
     workers: Workers  # built in every process; run here only with WORKER_MODE=inline
     runner: JobRunner  # what runs the jobs: those workers, or a worker process
     bolt: App
@@ -75,6 +152,31 @@ class Bot:
     # Socket Mode only: the database's lease on it (Slack would split its events between two
     # instances connected at once).
     socket_mode_lease: InstanceLease | None = field(default=None)
+
+    # The one workspace of a deployment configured from the environment (SLACK_MODE=env).
+    @property
+    def default(self) -> Workspace:
+        return self.workspaces.get(DEFAULT_TENANT)
+
+    @property
+    def stripe(self) -> StripeGateway:
+        return self.default.stripe
+
+    @property
+    def slack(self) -> SlackOut:
+        return self.default.slack
+
+    @property
+    def services(self) -> Services:
+        return self.default.services
+
+    @property
+    def invoicing(self) -> Invoicing:
+        return self.default.invoicing
+
+    @property
+    def notifications(self) -> Notifications:
+        return self.default.notifications
 
     def hold_socket_mode(self) -> None:
         """In Socket Mode, take the database's Socket Mode lease, or raise `AnotherInstance` naming
@@ -136,8 +238,48 @@ class JobRunner(Protocol):
     def health(self) -> WorkerHealth: ...
 
 
+def refuse_accidental_oauth(environ: Mapping[str, str]) -> None:
+    """Bolt switches to OAuth (and drops the bot token) whenever both variables exist, even empty."""
+    present = [name for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET") if name in environ]
+    if len(present) == 2:
+        raise ConfigError(["SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are in the environment (even empty ones count) "
+                           "while SLACK_MODE=env: Slack's Bolt would quietly switch to OAuth installs; unset both, "
+                           "or set SLACK_MODE=oauth"])
+
+
+def assemble_workspace(setup: WorkspaceSetup, store: Store, settings: Settings, metrics: Metrics,
+                       clock: Callable[[], float]) -> Workspace:
+    """One tenant's use cases, each over that tenant's scope of the store, Slack client and Stripe account."""
+    scope = store.tenant(setup.tenant_id)
+    stripe = setup.stripe
+    slack = SlackOut(setup.web_client, settings.response_origins, metrics)
+    courier = Courier(scope, slack)
+    messages = InvoiceMessages(scope, slack, courier)
+    invoicing = Invoicing(scope, stripe, slack, messages, clock)
+    catalog = Catalog(scope, stripe, clock)
+    # Slack's pace per channel lives in the database: every process and replica posting keeps it.
+    notifications = Notifications(scope, slack, stripe, messages, courier, payments_channel=setup.payments_channel,
+                                  announce_foreign=settings.announce_foreign_invoices,
+                                  pacer=scope.pace(POST_INTERVAL), clock=clock)
+    people = People(slack.users_info)
+    access = Access(setup.lists, people, group_members=slack.usergroup_members, channel_members=slack.channel_members,
+                    team_id=slack.team_id)
+    browser = Browser(scope, stripe, people, access, clock)
+    replies = Replies(scope, slack, access, browser, Routing(scope, setup.payments_channel),
+                      ModalDefaults(settings.default_currency, settings.default_days_until_due))
+    registry = job_registry(JobServices(invoicing, catalog, notifications, access, slack, replies,
+                                        Pruner(scope, settings.job_retention_days), metrics))
+    registry.require(ALL_PAYLOADS)
+    services = Services(tenant_id=setup.tenant_id, reads=scope.reads, jobs=JobSubmitter(scope), access=access,
+                        response_origins=settings.response_origins)
+    return Workspace(setup.tenant_id, scope, stripe, slack, invoicing, catalog, notifications, access, services,
+                     registry)
+
+
 def build(settings: Settings, *, store: Store | None = None, stripe: StripeGateway | None = None,
           web_client: WebClient | None = None, clock: Callable[[], float] = time.time) -> Bot:
+    if settings.slack_mode is SlackMode.ENV:
+        refuse_accidental_oauth(os.environ)
     store = store or open_store(settings.database_url, clock=clock, pool_size=settings.database_pool_size)
     signals = LaneSignals()
     metrics = Metrics()
@@ -145,37 +287,25 @@ def build(settings: Settings, *, store: Store | None = None, stripe: StripeGatew
                                      timeout=settings.stripe_timeout, metrics=metrics)
     web_client = web_client or build_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url,
                                                 metrics=metrics)
-    slack = SlackOut(web_client, settings.response_origins, metrics)
-    courier = Courier(store, slack)
-    messages = InvoiceMessages(store, slack, courier)
-    invoicing = Invoicing(store, stripe, slack, messages, clock)
-    catalog = Catalog(store, stripe, clock)
-    # Slack's pace per channel lives in the database: every process and replica posting keeps it.
-    notifications = Notifications(store, slack, stripe, messages, courier, payments_channel=settings.payments_channel,
-                                  announce_foreign=settings.announce_foreign_invoices,
-                                  pacer=store.pace(POST_INTERVAL), clock=clock)
-    people = People(slack.users_info)
-    access = Access(AccessLists(settings.creator_ids, settings.admin_ids, settings.viewer_ids), people,
-                    group_members=slack.usergroup_members, channel_members=slack.channel_members,
-                    team_id=slack.team_id)
-    browser = Browser(store, stripe, people, access, clock)
-    replies = Replies(store, slack, access, browser, Routing(store, settings.payments_channel),
-                      ModalDefaults(settings.default_currency, settings.default_days_until_due))
-    registry = job_registry(JobServices(invoicing, catalog, notifications, access, slack, replies,
-                                        Pruner(store, settings.job_retention_days), metrics))
-    registry.require(ALL_PAYLOADS)
+    # SLACK_MODE=env: one workspace, its token and Stripe key from the environment.
+    only = WorkspaceSetup(DEFAULT_TENANT, stripe, web_client,
+                          AccessLists(settings.creator_ids, settings.admin_ids, settings.viewer_ids),
+                          settings.payments_channel)
+    workspaces = Workspaces(lambda tenant_id: only if tenant_id == DEFAULT_TENANT else None,
+                            lambda setup: assemble_workspace(setup, store, settings, metrics, clock),
+                            tenant_of_team=lambda team_id, enterprise_id: DEFAULT_TENANT,
+                            active=lambda: [DEFAULT_TENANT])
+    workspaces.get(DEFAULT_TENANT)  # built now: a wiring mistake stops the start, not the first request
     scheduler = Scheduler(store, [Periodic(RefreshCatalog(), CATALOG_REFRESH_SECONDS),
                                   Periodic(SweepOverdue(), OVERDUE_SWEEP_SECONDS),
-                                  Periodic(PruneTables(), PRUNE_SECONDS)], clock)
-    workers = Workers(store.queue, registry, lanes(settings), signals=signals, lease_seconds=settings.job_lease_seconds,
-                      max_attempts=settings.job_max_attempts, scheduler=scheduler, metrics=metrics,
-                      single_fifo=settings.worker_lanes == "single_fifo")
+                                  Periodic(PruneTables(), PRUNE_SECONDS)], clock, tenants=workspaces.active)
+    workers = Workers(store.queue, workspaces, lanes(settings), signals=signals,
+                      lease_seconds=settings.job_lease_seconds, max_attempts=settings.job_max_attempts,
+                      scheduler=scheduler, metrics=metrics, single_fifo=settings.worker_lanes == "single_fifo")
     runner: JobRunner = WorkerProcess(settings) if settings.worker_mode == "process" else workers
     # With the workers in a child process, their counters come over its health pipe.
     remote_samples = runner.metric_samples if isinstance(runner, WorkerProcess) else list
     store.on_commit(runner.wake)
-    services = Services(reads=store.reads, jobs=JobSubmitter(store), access=access,
-                        response_origins=settings.response_origins)
     bolt = App(
         client=web_client,
         # In HTTP mode `bot/web.py` verifies every request's signature before Bolt parses it; Socket
@@ -188,9 +318,9 @@ def build(settings: Settings, *, store: Store | None = None, stripe: StripeGatew
         # listener in a thread of its own and poll for the ack every 10 ms.
         process_before_response=True,
     )
-    handlers.register(bolt, services)
+    handlers.register(bolt, workspaces.services_for)
     webhooks = WebhookReceiver(store, settings.stripe_webhook_secret.get_secret_value(), metrics=metrics)
     socket_mode_lease = (InstanceLease(store.leases, SOCKET_MODE, refusal=socket_mode_refusal)
                          if settings.socket_mode else None)
-    return Bot(settings, store, stripe, slack, services, invoicing, notifications, workers, runner, bolt, webhooks,
-               metrics, remote_samples, socket_mode_lease=socket_mode_lease)
+    return Bot(settings, store, workspaces, workers, runner, bolt, webhooks, metrics, remote_samples,
+               socket_mode_lease=socket_mode_lease)

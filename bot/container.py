@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from bot.access import Access
 from bot.jobs.model import JobPayload
-from bot.store.ports import Reads, Store
+from bot.store.ports import Reads
+from bot.store.scope import TenantScope
 
 
 class _Submission:
@@ -33,7 +34,7 @@ class JobSubmitter:
     (group commit), written by the first of them: ten clicks at once took ten turns at the
     writer's lock one by one, and the last ack waited 40 ms for its turn."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: TenantScope) -> None:
         self._store = store
         self._lock = threading.Lock()
         self._waiting: list[_Submission] = []
@@ -83,6 +84,9 @@ class JobSubmitter:
 
 @dataclass(frozen=True)
 class Services:
+    """One workspace's: a request from a team gets its own tenant's reads, queue and access rules."""
+
+    tenant_id: str
     reads: Reads
     jobs: JobSubmitter
     access: Access  # for the searches, which answer in their ack (from caches, as a rule)

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from stripe import SignatureVerificationError, WebhookSignature
 
+from bot.domain.tenants import DEFAULT_TENANT
 from bot.jobs.payloads import ProcessEvent
 from bot.metrics import Metrics
 from bot.store.ports import Store
@@ -47,9 +48,22 @@ class WebhookResult:
 
 
 @dataclass(frozen=True)
+class WebhookEndpoint:
+    """Where an event was posted: the tenant whose Stripe account signs for this URL, and its secret.
+    An event signed for another tenant's endpoint fails the signature check here."""
+
+    tenant_id: str
+    secret: str
+
+    def __repr__(self) -> str:
+        return f"WebhookEndpoint({self.tenant_id!r}, secret=<hidden>)"
+
+
+@dataclass(frozen=True)
 class CheckedEvent:
     event: dict[str, Any]
     text: str
+    tenant_id: str = DEFAULT_TENANT
 
 
 class WebhookReceiver:
@@ -61,18 +75,20 @@ class WebhookReceiver:
     so a 2xx still means stored.
     """
 
-    def __init__(self, store: Store, secret: str, clock: Callable[[], float] = time.time,
+    def __init__(self, store: Store, secret: str | None = None, clock: Callable[[], float] = time.time,
                  metrics: Metrics | None = None) -> None:
         self._store = store
         self._metrics = metrics or Metrics()
-        self._secret = secret
+        # With one Stripe account (SLACK_MODE=env), its endpoint; with many, each request names its own.
+        self._default = WebhookEndpoint(DEFAULT_TENANT, secret) if secret else None
         self._clock = clock
         self._waiting: list[tuple[CheckedEvent, asyncio.Future[bool]]] = []
         self._flush_task: asyncio.Task[None] | None = None
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhook-writer")
 
-    async def receive_async(self, raw: bytes, signature: str | None) -> WebhookResult:
-        checked = self.check(raw, signature)
+    async def receive_async(self, raw: bytes, signature: str | None,
+                            endpoint: WebhookEndpoint | None = None) -> WebhookResult:
+        checked = self.check(raw, signature, endpoint)
         if isinstance(checked, WebhookResult):
             self._metrics.stripe_events.labels("refused").inc()
             return checked
@@ -107,8 +123,19 @@ class WebhookReceiver:
                     future.set_result(stored)
 
     def store_events(self, events: list[CheckedEvent]) -> list[bool]:
-        """Each event once by id, with the job that processes it, all in one transaction (group commit)."""
-        with self._store.unit_of_work() as uow:
+        """Each event once by id, with the job that processes it, in one transaction per tenant (group commit)."""
+        by_tenant: dict[str, list[int]] = {}
+        for position, checked in enumerate(events):
+            by_tenant.setdefault(checked.tenant_id, []).append(position)
+        stored = [False] * len(events)
+        for tenant_id, positions in by_tenant.items():
+            mine = [events[position] for position in positions]
+            for position, is_new in zip(positions, self._store_for(tenant_id, mine), strict=True):
+                stored[position] = is_new
+        return stored
+
+    def _store_for(self, tenant_id: str, events: list[CheckedEvent]) -> list[bool]:
+        with self._store.unit_of_work(tenant_id) as uow:
             stored = uow.events.record_many([(checked.event, checked.text) for checked in events])
             new = [checked for checked, is_new in zip(events, stored, strict=True) if is_new]
             own = uow.invoices.made_in_slack(sorted({invoice for checked in new if (invoice := _invoice_of(checked))}))
@@ -120,8 +147,12 @@ class WebhookReceiver:
     def close(self) -> None:
         self._writer.shutdown(wait=True)
 
-    def check(self, raw: bytes, signature: str | None) -> WebhookResult | CheckedEvent:
-        """Everything before the store: size, signature, JSON, shape."""
+    def check(self, raw: bytes, signature: str | None,
+              endpoint: WebhookEndpoint | None = None) -> WebhookResult | CheckedEvent:
+        """Everything before the store: size, signature (with the endpoint's secret), JSON, shape."""
+        endpoint = endpoint or self._default
+        if endpoint is None:
+            raise ValueError("no webhook endpoint: this receiver serves one per tenant")
         if len(raw) > MAX_WEBHOOK_BYTES:
             return WebhookResult(413, {"error": f"body larger than {MAX_WEBHOOK_BYTES} bytes"})
         if not signature:
@@ -131,7 +162,7 @@ class WebhookReceiver:
         except UnicodeDecodeError:
             return WebhookResult(400, {"error": "body is not UTF-8"})
         try:
-            WebhookSignature.verify_header(text, signature, self._secret, SIGNATURE_TOLERANCE)
+            WebhookSignature.verify_header(text, signature, endpoint.secret, SIGNATURE_TOLERANCE)
         except SignatureVerificationError as error:
             return WebhookResult(400, {"error": f"signature verification failed: {_reason(error)}"})
         if _signed_in_the_future(signature, self._clock()):
@@ -148,7 +179,7 @@ class WebhookReceiver:
         problem = event_problem(event)
         if problem:
             return WebhookResult(400, {"error": problem})
-        return CheckedEvent(event, text)
+        return CheckedEvent(event, text, endpoint.tenant_id)
 
 
 def _invoice_of(checked: CheckedEvent) -> str | None:

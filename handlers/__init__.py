@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.container import Services
 from handlers import actions, commands, errors, events, options, shape, views
-from handlers.context import ProvideServices
+from handlers.context import ProvideServices, ServicesFor
 
 
-def register(app: App, services: Services) -> None:
-    app.middleware(ProvideServices(services))
+def register(app: App, services_for: ServicesFor) -> None:
+    app.middleware(ProvideServices(services_for))
     shape.register(app)  # before any listener: a malformed payload gets a 400
     errors.register(app)
     commands.register(app)

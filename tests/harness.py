@@ -26,6 +26,7 @@ from bot.bootstrap import Bot, build
 from bot.config import Settings, settings_env
 from bot.domain.invoices import Invoice
 from bot.domain.records import AuditEntry
+from bot.domain.tenants import DEFAULT_TENANT
 from bot.http_server import server_config
 from bot.store.ports import Store
 
@@ -205,12 +206,12 @@ class RunningBot(BotClient):
 
     # --- what the bot knows ------------------------------------------------------------------
     def invoice(self, invoice_id: str) -> Invoice:
-        found = self.app.store.reads.invoices.get(invoice_id)
+        found = self.app.store.reads(DEFAULT_TENANT).invoices.get(invoice_id)
         assert found is not None, f"the bot does not know {invoice_id}"
         return found
 
     def audit_for(self, invoice_id: str) -> list[AuditEntry]:
-        return self.app.store.reads.audit.for_invoice(invoice_id)
+        return self.app.store.reads(DEFAULT_TENANT).audit.for_invoice(invoice_id)
 
     def job_counts(self) -> dict[str, int]:
         stats = self.app.store.queue.stats()

@@ -12,6 +12,7 @@ import pytest
 import stripe
 
 from bot.domain.invoices import InvoiceSnapshot
+from bot.domain.tenants import DEFAULT_TENANT
 from bot.jobs.payloads import SweepOverdue
 from tests.fakes.slack_fake import FakeSlack
 from tests.fakes.stripe_fake import FakeStripe
@@ -29,7 +30,7 @@ def seed(bot: RunningBot, number: int, *, status: str = "open", currency: str = 
         due_date=int(time.time() + due_in_days * DAY), number=f"SEED-{number:05d}",
         customer_name=name or f"Customer {number}", customer_email=f"c{number}@example.com",
         hosted_url=f"https://invoice.stripe.com/i/{invoice_id}")
-    with bot.app.store.unit_of_work() as uow:
+    with bot.app.store.unit_of_work(DEFAULT_TENANT) as uow:
         uow.invoices.add_own(snapshot, channel_id="", rep_user_id=rep, team_id=TEAM_ID, view_id=f"V_SEED{number}")
         uow.invoices.apply(snapshot, int(time.time()))
         uow.commit()
@@ -106,10 +107,10 @@ def test_show_by_number_by_stripe_id_and_unknown(bot: RunningBot, fake_slack: Fa
     outside = client.v1.invoices.create(params={"customer": customer.id, "collection_method": "send_invoice",
                                                 "days_until_due": 5})
     refused = command(bot, fake_slack, f"show {outside.id}")
-    assert "can't find" in refused["text"] and bot.app.store.reads.invoices.get(outside.id) is None
+    assert "can't find" in refused["text"] and bot.app.store.reads(DEFAULT_TENANT).invoices.get(outside.id) is None
     fake_slack.add_user("UADMIN", is_admin=True)
     card = json.dumps(command(bot, fake_slack, f"show {outside.id}", user="UADMIN"))
-    assert "Dash Board" in card and bot.app.store.reads.invoices.get(outside.id) is not None
+    assert "Dash Board" in card and bot.app.store.reads(DEFAULT_TENANT).invoices.get(outside.id) is not None
     assert "isn't yours to see" in command(bot, fake_slack, f"show {outside.id}")["text"]
     unknown = command(bot, fake_slack, "show INV-<!channel>")
     assert "can't find" in unknown["text"] and "<!channel>" not in json.dumps(unknown)

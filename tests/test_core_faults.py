@@ -16,10 +16,12 @@ import pytest
 from bot.adapters.courier import Courier
 from bot.adapters.slack import SlackOut, build_web_client
 from bot.adapters.stripe import StripeGateway
+from bot.domain.tenants import DEFAULT_TENANT
 from bot.jobs.model import Job, JobPayload
 from bot.services.messages import InvoiceMessages
 from bot.services.notifications import Notifications
 from bot.store.ports import Store, UnitOfWork
+from bot.store.scope import TenantScope
 from bot.store.sqlite import SqliteStore
 from tests.fakes.slack_fake import FakeSlack
 from tests.harness import BOT_TOKEN, RunningBot, bot_settings, wait_for
@@ -63,8 +65,11 @@ class StoreThatDiesQueuing:
     def __init__(self, inner: SqliteStore) -> None:
         self.inner = inner
 
-    def unit_of_work(self) -> UnitOfWorkThatDiesQueuing:
-        return UnitOfWorkThatDiesQueuing(self.inner.unit_of_work())
+    def unit_of_work(self, tenant: str) -> UnitOfWorkThatDiesQueuing:
+        return UnitOfWorkThatDiesQueuing(self.inner.unit_of_work(tenant))
+
+    def tenant(self, tenant: str) -> TenantScope:
+        return TenantScope(self, tenant)  # type: ignore[arg-type]
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -72,9 +77,10 @@ class StoreThatDiesQueuing:
 
 def notifications_on(store: Any, slack_url: str) -> Notifications:
     slack = SlackOut(build_web_client(BOT_TOKEN, slack_url))
-    courier = Courier(store, slack)
-    return Notifications(store, slack, StripeGateway("sk_test_unused", "http://127.0.0.1:9"),
-                         InvoiceMessages(store, slack, courier), courier, payments_channel="CPAYMENTS")
+    scope = store.tenant(DEFAULT_TENANT)
+    courier = Courier(scope, slack)
+    return Notifications(scope, slack, StripeGateway("sk_test_unused", "http://127.0.0.1:9"),
+                         InvoiceMessages(scope, slack, courier), courier, payments_channel="CPAYMENTS")
 
 
 def test_a_crash_between_deciding_an_event_and_queuing_its_messages_leaves_neither(
@@ -83,20 +89,20 @@ def test_a_crash_between_deciding_an_event_and_queuing_its_messages_leaves_neith
     event = {"id": "evt_paid", "type": "invoice.paid", "created": 100,
              "data": {"object": {"id": "in_1", "object": "invoice", "status": "paid", "currency": "usd",
                                  "total": 1000, "amount_paid": 1000, "number": "INV-1"}}}
-    with store.unit_of_work() as uow:
+    with store.unit_of_work(DEFAULT_TENANT) as uow:
         uow.events.record(event, json.dumps(event))
         uow.commit()
     with pytest.raises(Crash):
         notifications_on(StoreThatDiesQueuing(store), fake_slack.api_url).process_event("evt_paid")
-    stored = store.reads.events.get("evt_paid")
+    stored = store.reads(DEFAULT_TENANT).events.get("evt_paid")
     assert stored is not None and stored.outcome is None and stored.processed_at is None
-    assert store.reads.invoices.get("in_1") is None  # the state change went with the decision
+    assert store.reads(DEFAULT_TENANT).invoices.get("in_1") is None  # the state change went with the decision
     assert store.queue.stats().counts == {}
     # The restarted worker decides again, and this time both the decision and its notice land.
     notifications_on(store, fake_slack.api_url).process_event("evt_paid")
-    decided = store.reads.events.get("evt_paid")
+    decided = store.reads(DEFAULT_TENANT).events.get("evt_paid")
     assert decided is not None and decided.outcome is not None and json.loads(decided.outcome)["notice"] == "paid"
-    assert (store.reads.invoices.get("in_1") or decided).status == "paid"
+    assert (store.reads(DEFAULT_TENANT).invoices.get("in_1") or decided).status == "paid"
     assert store.queue.stats().counts == {"pending": 1}
     store.close()
 

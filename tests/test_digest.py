@@ -24,6 +24,7 @@ from bot.adapters.courier import Courier
 from bot.adapters.slack import SlackOut, build_web_client
 from bot.adapters.stripe import StripeGateway
 from bot.domain.invoices import Invoice, InvoiceSnapshot
+from bot.domain.tenants import DEFAULT_TENANT
 from bot.errors import ExternalFailure
 from bot.jobs.model import Lane
 from bot.jobs.payloads import ChannelNotice
@@ -177,14 +178,15 @@ def store_url(store: SqliteStore) -> str:
 
 def notifications_on(store: SqliteStore, fake_slack: FakeSlack) -> Notifications:
     slack = SlackOut(build_web_client(BOT_TOKEN, fake_slack.api_url))
-    courier = Courier(store, slack)
-    return Notifications(store, slack, StripeGateway("sk_test_unused", "http://127.0.0.1:9"),
-                         InvoiceMessages(store, slack, courier), courier, payments_channel=PAYMENTS_CHANNEL,
-                         pacer=store.pace(0.0))
+    scope = store.tenant(DEFAULT_TENANT)
+    courier = Courier(scope, slack)
+    return Notifications(scope, slack, StripeGateway("sk_test_unused", "http://127.0.0.1:9"),
+                         InvoiceMessages(scope, slack, courier), courier, payments_channel=PAYMENTS_CHANNEL,
+                         pacer=scope.pace(0.0))
 
 
 def queue_notices(store: SqliteStore, items: list[tuple[str, Invoice]]) -> None:
-    with store.unit_of_work() as uow:
+    with store.unit_of_work(DEFAULT_TENANT) as uow:
         for kind, invoice in items:
             uow.invoices.apply(InvoiceSnapshot(
                 stripe_id=invoice.stripe_id, status="paid", currency=invoice.currency, number=invoice.number,
@@ -270,7 +272,7 @@ def begin_oversized_digest(store: SqliteStore, items: list[tuple[str, Invoice]])
     leader = store.queue.claim(Lane.BULK.value, "dead-worker", 0.0)[0]  # a lease that runs out at once
     assert len(store.queue.claim_digest(PAYMENTS_CHANNEL, leader, limit=len(items), threshold=3)) == len(items) - 1
     digest_key = f"digest:{leader.id}"
-    with store.unit_of_work() as uow:
+    with store.unit_of_work(DEFAULT_TENANT) as uow:
         uow.deliveries.begin(digest_key, PAYMENTS_CHANNEL, None)
         uow.commit()
     time.sleep(0.01)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from bot.domain.tenants import DEFAULT_TENANT
 from tests.fakes.slack_fake import FakeSlack
 from tests.fakes.stripe_fake import FakeStripe
 from tests.harness import (
@@ -134,7 +135,7 @@ def test_a_locked_database_makes_requests_wait_not_fail(bot: RunningBot) -> None
     locker.close()
     sender.join(20)
     assert results == [200]
-    assert bot.app.store.reads.events.get("evt_locked") is not None
+    assert bot.app.store.reads(DEFAULT_TENANT).events.get("evt_locked") is not None
     assert bot.http.get("/healthz").status_code == 200
 
 

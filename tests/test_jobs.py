@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bot.domain.tenants import DEFAULT_TENANT
 from bot.errors import Defer, ExternalFailure, GiveUp
 from bot.jobs.model import Job, JobPayload, Lane
 from bot.jobs.payloads import CreateInvoice, ProcessEvent, RefreshCatalog, RefreshMessage, SweepOverdue
@@ -33,7 +34,7 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
 
 
 def add(store: SqliteStore, payload: JobPayload, key: str, delay: float = 0.0) -> None:
-    with store.unit_of_work() as uow:
+    with store.unit_of_work(DEFAULT_TENANT) as uow:
         uow.jobs.add(payload, key, delay=delay)
         uow.commit()
 
@@ -193,7 +194,7 @@ def test_a_reps_job_runs_before_a_backlog_of_a_thousand_events(store: SqliteStor
     registry = Registry()
     registry.add(ProcessEvent, lambda payload, job: (time.sleep(0.005), done.append(payload.event_id)))
     registry.add(CreateInvoice, lambda payload, job: done.append(payload.view_id))
-    with store.unit_of_work() as uow:
+    with store.unit_of_work(DEFAULT_TENANT) as uow:
         for number in range(1000):
             uow.events.record({"id": f"evt_{number}", "type": "invoice.paid"}, "{}")
             uow.jobs.add(ProcessEvent(event_id=f"evt_{number}"), f"event:evt_{number}")
@@ -302,7 +303,7 @@ def test_a_batch_that_fails_whole_falls_back_to_one_job_at_a_time(store: SqliteS
 def test_submissions_at_once_are_each_queued_once_and_told_so(store: SqliteStore) -> None:
     from bot.container import JobSubmitter
 
-    submitter = JobSubmitter(store)
+    submitter = JobSubmitter(store.tenant(DEFAULT_TENANT))
     keys = [f"create:V{n % 25}" for n in range(100)]  # each view submitted four times, all at once
     answers: list[tuple[str, bool]] = []
     start = threading.Barrier(20)
@@ -329,13 +330,13 @@ def test_a_failed_group_write_reaches_every_submitter_and_the_next_write_works(t
     real = store.unit_of_work
     failures = iter([True])
 
-    def unit_of_work() -> Any:
+    def unit_of_work(tenant: str) -> Any:
         if next(failures, False):
             raise sqlite3.OperationalError("disk I/O error")
-        return real()
+        return real(tenant)
 
     store.unit_of_work = unit_of_work  # type: ignore[method-assign]
-    submitter = JobSubmitter(store)
+    submitter = JobSubmitter(store.tenant(DEFAULT_TENANT))
     with pytest.raises(sqlite3.OperationalError):
         submitter.submit(RefreshMessage(invoice_id="in_1"), key="refresh:1")
     assert submitter.submit(RefreshMessage(invoice_id="in_1"), key="refresh:1") is True

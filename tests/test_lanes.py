@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain.invoices import InvoiceSnapshot
+from bot.domain.tenants import DEFAULT_TENANT
 from bot.jobs.model import Lane
 from bot.jobs.payloads import ChannelNotice, CreateInvoice, ProcessEvent, RefreshMessage
 from bot.jobs.registry import Registry
@@ -37,7 +38,7 @@ def submission(view_id: str) -> CreateInvoice:
 
 
 def backlog(store: SqliteStore, notices: int, events: int) -> None:
-    with store.unit_of_work() as uow:
+    with store.unit_of_work(DEFAULT_TENANT) as uow:
         uow.jobs.add_many([(ChannelNotice(invoice_id=f"in_{n}", channel="CPAY", kind="paid"), f"notice:{n}")
                            for n in range(notices)])
         uow.jobs.add_many([(ProcessEvent(event_id=f"evt_{n}"), f"event:evt_{n}") for n in range(events)])
@@ -53,7 +54,7 @@ def pool(store: SqliteStore, registry: Registry, **options: object) -> Workers:
 
 def test_a_reps_job_is_claimed_before_10000_waiting_bulk_jobs(store: SqliteStore) -> None:
     backlog(store, notices=10_000, events=10_000)
-    with store.unit_of_work() as uow:
+    with store.unit_of_work(DEFAULT_TENANT) as uow:
         uow.jobs.add(submission("V_REP"), "create:V_REP")  # queued after all of them
         uow.commit()
     claimed = store.queue.claim(Lane.INTERACTIVE, "me", 30)
@@ -73,7 +74,7 @@ def test_a_reps_invoice_is_made_while_bulk_work_is_stuck(store: SqliteStore) -> 
     workers.start()
     try:
         wait_for(bulk_started.is_set, 5, "bulk work to start")
-        with store.unit_of_work() as uow:
+        with store.unit_of_work(DEFAULT_TENANT) as uow:
             uow.jobs.add(submission("V_REP"), "create:V_REP")
             uow.commit()
         wait_for(lambda: made == ["V_REP"], 5, "the rep's invoice")
@@ -90,7 +91,7 @@ def test_no_lane_starves_while_interactive_work_keeps_coming(store: SqliteStore)
     registry.add(ChannelNotice, lambda notice, job: (time.sleep(0.01), done.append("bulk")) and None)
     registry.add(RefreshMessage, lambda refresh, job: (time.sleep(0.01), done.append("own")) and None)
     backlog(store, notices=50, events=0)
-    with store.unit_of_work() as uow:
+    with store.unit_of_work(DEFAULT_TENANT) as uow:
         uow.jobs.add_many([(RefreshMessage(invoice_id=f"in_{n}"), f"refresh:{n}") for n in range(50)])
         uow.commit()
     stop = threading.Event()
@@ -98,7 +99,7 @@ def test_no_lane_starves_while_interactive_work_keeps_coming(store: SqliteStore)
     def keep_submitting() -> None:
         number = 0
         while not stop.is_set():
-            with store.unit_of_work() as uow:
+            with store.unit_of_work(DEFAULT_TENANT) as uow:
                 uow.jobs.add_many([(submission(f"V{number + n}"), f"create:V{number + n}") for n in range(5)])
                 uow.commit()
             number += 5
@@ -121,7 +122,7 @@ def test_an_event_about_a_reps_invoice_is_decided_on_the_reps_lane(store: Sqlite
     snapshot = InvoiceSnapshot(stripe_id="in_rep", status="open", currency="usd", total=1000, amount_paid=0,
                                amount_remaining=1000, due_date=None, number="REP-1", customer_name="Acme",
                                customer_email=None, hosted_url=None)
-    with store.unit_of_work() as uow:
+    with store.unit_of_work(DEFAULT_TENANT) as uow:
         uow.invoices.add_own(snapshot, channel_id="CSALES", rep_user_id="UREP", team_id="T1", view_id="V1")
         uow.commit()
     backlog(store, notices=0, events=2_000)
@@ -144,7 +145,7 @@ def test_the_benchmarks_single_fifo_line_runs_every_lane_in_arrival_order(store:
     registry = Registry()
     for payload_type in (CreateInvoice, ChannelNotice, RefreshMessage, ProcessEvent):
         registry.add(payload_type, lambda payload, job: order.append(job.key))
-    with store.unit_of_work() as uow:
+    with store.unit_of_work(DEFAULT_TENANT) as uow:
         uow.jobs.add(ProcessEvent(event_id="evt_1"), "event:1")
         uow.jobs.add(ChannelNotice(invoice_id="in_1", channel="CPAY", kind="paid"), "notice:1")
         uow.jobs.add(submission("V1"), "create:V1")

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import pytest
 import stripe
 
+from bot.domain.tenants import DEFAULT_TENANT
 from bot.jobs.payloads import RefreshCatalog
 from tests.fakes.slack_fake import FakeSlack
 from tests.fakes.stripe_fake import FakeStripe
@@ -188,7 +189,7 @@ def test_what_the_door_accepts_the_workers_can_read(bot: RunningBot) -> None:
     event_id, raw = nested_event(1015)
     assert bot.webhook(raw).status_code == 200
     bot.wait_idle()
-    decided = bot.app.store.reads.events.get(event_id)
+    decided = bot.app.store.reads(DEFAULT_TENANT).events.get(event_id)
     assert decided is not None and decided.processed_at is not None
     assert bot.job_counts().get("failed") is None
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bot.domain.tenants import DEFAULT_TENANT
 from bot.jobs.model import Lane
 from bot.store import migrate_database
 from bot.store.migrations import load
@@ -42,17 +43,17 @@ def test_a_database_made_by_the_first_invoicebot_upgrades_with_nothing_lost(tmp_
     store = SqliteStore(str(path))
     try:
         assert versions(path) == list(range(1, len(LATEST) + 1))
-        invoice = store.reads.invoices.get("in_legacy1")
+        invoice = store.reads(DEFAULT_TENANT).invoices.get("in_legacy1")
         assert invoice is not None and invoice.message_ts == "1700000000.000100" and invoice.rep_user_id == "UREP"
         assert invoice.lines[0].description == "Services" and invoice.total == 123400
-        assert (store.reads.invoices.get("in_legacy2") or invoice).currency == "jpy"
-        assert store.reads.customers.by_email("jenny@example.com") is not None
-        assert [p.stripe_id for p in store.reads.prices.search("gold")] == ["price_legacy1"]
-        decided = store.reads.events.get("evt_legacy1")
+        assert (store.reads(DEFAULT_TENANT).invoices.get("in_legacy2") or invoice).currency == "jpy"
+        assert store.reads(DEFAULT_TENANT).customers.by_email("jenny@example.com") is not None
+        assert [p.stripe_id for p in store.reads(DEFAULT_TENANT).prices.search("gold")] == ["price_legacy1"]
+        decided = store.reads(DEFAULT_TENANT).events.get("evt_legacy1")
         assert decided is not None and decided.outcome is not None and decided.processed_at is None
-        assert store.reads.audit.for_invoice("in_legacy1")[0].stripe_ids == {"invoice": "in_legacy1",
+        assert store.reads(DEFAULT_TENANT).audit.for_invoice("in_legacy1")[0].stripe_ids == {"invoice": "in_legacy1",
                                                                             "customer": "cus_legacy1"}
-        assert store.reads.routes.lookup("customer", "jenny@example.com") == "CVIP"
+        assert store.reads(DEFAULT_TENANT).routes.lookup("customer", "jenny@example.com") == "CVIP"
         assert store.queue.stats().counts == {"done": 1, "pending": 4}
         # Every pending job found its lane; the webhook jobs no longer jump the queue (run_after was 0).
         claimed = {lane.value: [job.kind for job in store.queue.claim(lane.value, "t", 30, limit=10)] for lane in Lane}
@@ -108,9 +109,9 @@ def test_pruning_walks_the_indexes_of_0005_never_a_whole_table(tmp_path: Path) -
 
     SqliteStore(str(tmp_path / "plans.db")).close()
     recorder = _Recorder()
-    SqlJobOutbox(recorder, lambda: 1e9, set()).prune_finished(7 * 86400, 1000)  # type: ignore[arg-type]
-    SqlEvents(recorder, lambda: 1e9).prune_decided(30 * 86400, 1000)  # type: ignore[arg-type]
-    SqlDeliveries(recorder, lambda: 1e9).prune_sent(30 * 86400, 1000)  # type: ignore[arg-type]
+    SqlJobOutbox(recorder, lambda: 1e9, "default", set()).prune_finished(7 * 86400, 1000)  # type: ignore[arg-type]
+    SqlEvents(recorder, lambda: 1e9, "default").prune_decided(30 * 86400, 1000)  # type: ignore[arg-type]
+    SqlDeliveries(recorder, lambda: 1e9, "default").prune_sent(30 * 86400, 1000)  # type: ignore[arg-type]
     expected = ["idx_jobs_finished_updated_at", "idx_stripe_events_processed_at", "idx_deliveries_sent_started_at"]
     with sqlite3.connect(tmp_path / "plans.db") as db:
         for (sql, params), index in zip(recorder.statements, expected, strict=True):

@@ -13,6 +13,7 @@ import httpx
 import pytest
 import stripe
 
+from bot.domain.tenants import DEFAULT_TENANT
 from tests.fakes.slack_fake import FakeSlack
 from tests.fakes.stripe_fake import FakeStripe
 from tests.harness import (
@@ -319,13 +320,13 @@ def test_a_post_interrupted_after_slack_took_it_is_found_not_repeated(
     from tests.harness import BOT_TOKEN
 
     def begin_delivery(key: str, channel: str, thread_ts: str | None) -> None:
-        with store.unit_of_work() as uow:
+        with store.unit_of_work(DEFAULT_TENANT) as uow:
             uow.deliveries.begin(key, channel, thread_ts)
             uow.commit()
 
     store = SqliteStore(str(tmp_path / "courier.db"))
     client = build_web_client(BOT_TOKEN, fake_slack.api_url)
-    courier = Courier(store, SlackOut(client))
+    courier = Courier(store.tenant(DEFAULT_TENANT), SlackOut(client))
     parent = client.chat_postMessage(channel="CSALES", text="parent")["ts"] if in_thread else None
     # The crash: the intent was recorded and Slack took the message, but its ts was never stored.
     begin_delivery("notice:evt_1", "CSALES", parent)

@@ -20,6 +20,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from bot.domain.tenants import DEFAULT_TENANT
 from bot.errors import StoreUnavailable
 from bot.jobs.model import Lane
 from bot.jobs.payloads import ChannelNotice, ProcessEvent, RefreshMessage
@@ -77,7 +78,7 @@ class Heard:
 
 
 def queue_job(store: Store, key: str) -> None:
-    with store.unit_of_work() as uow:
+    with store.unit_of_work(DEFAULT_TENANT) as uow:
         uow.jobs.add(RefreshMessage(invoice_id=key), key)
         uow.commit()
 
@@ -103,7 +104,7 @@ def test_a_commit_in_one_store_wakes_the_subscribers_of_another(make_store: Call
     writer.on_commit(at_writer)
     replica.on_commit(at_replica)
     assert writer.listening() and replica.listening()
-    with writer.unit_of_work() as uow:
+    with writer.unit_of_work(DEFAULT_TENANT) as uow:
         uow.events.record({"id": "evt_1", "type": "invoice.paid"}, "{}")
         uow.jobs.add(ProcessEvent(event_id="evt_1"), "event:evt_1")
         uow.jobs.add(RefreshMessage(invoice_id="in_1"), "refresh:in_1")
@@ -123,7 +124,7 @@ def test_a_rolled_back_unit_of_work_wakes_nobody(make_store: Callable[..., Postg
     heard = Heard()
     replica.on_commit(heard)
     assert replica.listening()
-    with writer.unit_of_work() as uow:
+    with writer.unit_of_work(DEFAULT_TENANT) as uow:
         uow.jobs.add(RefreshMessage(invoice_id="in_1"), "refresh:in_1")  # and no commit
     queue_job(writer, "later")  # a notification that does arrive, to know when to stop waiting
     assert heard.wait_for("own")
@@ -171,7 +172,7 @@ def test_two_replicas_claiming_one_returned_digest_do_not_deadlock(make_store: C
     clock = FakeClock()
     store = make_store(clock=clock, listen=False)
     for number in range(4):
-        with store.unit_of_work() as uow:
+        with store.unit_of_work(DEFAULT_TENANT) as uow:
             uow.jobs.add(ChannelNotice(channel="CPAY", kind="paid", invoice_id=f"in_{number}"), f"notice:{number}",
                          channel="CPAY")
             uow.commit()
@@ -304,7 +305,8 @@ def test_without_a_server_ping_is_false_and_work_raises_quickly() -> None:
         started = time.monotonic()
         assert store.ping() is False
         assert time.monotonic() - started < 3
-        for attempt in (lambda: store.reads.invoices.get("in_1"), lambda: store.queue.claim("own", "w", 30),
+        for attempt in (lambda: store.reads(DEFAULT_TENANT).invoices.get("in_1"),
+                        lambda: store.queue.claim("own", "w", 30),
                         lambda: queue_job(store, "k")):
             started = time.monotonic()
             with pytest.raises(StoreUnavailable):
@@ -330,7 +332,7 @@ def test_ping_gives_up_on_a_server_that_never_answers() -> None:
             assert time.monotonic() - started < 3
             started = time.monotonic()
             with pytest.raises(StoreUnavailable):
-                store.reads.routes.all()
+                store.reads(DEFAULT_TENANT).routes.all()
             assert time.monotonic() - started < 3
         finally:
             store.close()
@@ -339,18 +341,18 @@ def test_ping_gives_up_on_a_server_that_never_answers() -> None:
 def test_a_unit_of_work_whose_connection_dies_rolls_back_and_the_next_one_works(
         make_store: Callable[..., PostgresStore]) -> None:
     store = make_store()
-    with pytest.raises(StoreUnavailable), store.unit_of_work() as uow:
+    with pytest.raises(StoreUnavailable), store.unit_of_work(DEFAULT_TENANT) as uow:
         uow.customers.save("cus_lost", "lost@example.com", "Lost")
         row = uow.customers.db.one("SELECT pg_backend_pid() AS pid")
         assert row is not None
         terminate(int(row["pid"]))
         uow.customers.save("cus_lost2", "lost2@example.com", "Lost too")
         uow.commit()
-    assert store.reads.customers.get("cus_lost") is None
-    with store.unit_of_work() as uow:
+    assert store.reads(DEFAULT_TENANT).customers.get("cus_lost") is None
+    with store.unit_of_work(DEFAULT_TENANT) as uow:
         uow.customers.save("cus_kept", "kept@example.com", "Kept")
         uow.commit()
-    assert store.reads.customers.get("cus_kept") is not None and store.ping()
+    assert store.reads(DEFAULT_TENANT).customers.get("cus_kept") is not None and store.ping()
 
 
 def test_every_connection_dropped_at_once_as_a_restart_would(make_store: Callable[..., PostgresStore],
@@ -362,7 +364,7 @@ def test_every_connection_dropped_at_once_as_a_restart_would(make_store: Callabl
     replica.on_commit(heard)
     for number in range(3):  # several connections in both pools
         queue_job(writer, f"before-{number}")
-        assert replica.reads.invoices.get("in_1") is None
+        assert replica.reads(DEFAULT_TENANT).invoices.get("in_1") is None
     assert replica.listening()
     listener = replica.listener_pid
     with admin_connection() as connection:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain.tenants import DEFAULT_TENANT
 from bot.jobs.payloads import PruneTables
 from bot.store import open_store
 from bot.store.retention import DAY
@@ -107,7 +108,7 @@ def test_an_event_redelivered_after_its_job_was_pruned_is_neither_processed_nor_
     events = fake_stripe.events  # every event of the invoice's life, each stored and decided once
     paid = next(event for event in events if event["type"] == "invoice.paid")
     assert len(fake_slack.messages(PAYMENTS_CHANNEL)) == 1
-    decided = bot.app.store.reads.events.get(paid["id"])
+    decided = bot.app.store.reads(DEFAULT_TENANT).events.get(paid["id"])
     assert decided is not None and decided.processed_at is not None
     said = slack_posts(fake_slack)
 
@@ -115,7 +116,7 @@ def test_an_event_redelivered_after_its_job_was_pruned_is_neither_processed_nor_
     with caplog.at_level(logging.INFO, logger="bot.store.retention"):
         prune(bot)
     assert not job_exists(bot, f"event:{paid['id']}")  # the event's job is gone ...
-    assert bot.app.store.reads.events.get(paid["id"]) == decided  # ... the event is not
+    assert bot.app.store.reads(DEFAULT_TENANT).events.get(paid["id"]) == decided  # ... the event is not
     lines = [record.getMessage() for record in caplog.records if record.getMessage().startswith("pruned ")]
     assert lines and all("finished jobs" in line and "@" not in line and invoice["id"] not in line
                          for line in lines)
@@ -128,18 +129,18 @@ def test_an_event_redelivered_after_its_job_was_pruned_is_neither_processed_nor_
 
     redeliver_everything()
     assert not job_exists(bot, f"event:{paid['id']}")  # stored once: no job queued for it again
-    assert bot.app.store.reads.events.get(paid["id"]) == decided
+    assert bot.app.store.reads(DEFAULT_TENANT).events.get(paid["id"]) == decided
     assert slack_posts(fake_slack) == said and len(fake_slack.messages(PAYMENTS_CHANNEL)) == 1
 
     clock.advance(29 * DAY - (RETENTION_DAYS * DAY + 3600))  # 29 days after it came: still remembered
     prune(bot)
     redeliver_everything()
-    assert bot.app.store.reads.events.get(paid["id"]) == decided
+    assert bot.app.store.reads(DEFAULT_TENANT).events.get(paid["id"]) == decided
     assert slack_posts(fake_slack) == said and len(fake_slack.messages(PAYMENTS_CHANNEL)) == 1
 
     clock.advance(2 * DAY)  # past 30 days: the event, its job and its posts' records go; the invoice stays
     prune(bot)
-    assert bot.app.store.reads.events.get(paid["id"]) is None
+    assert bot.app.store.reads(DEFAULT_TENANT).events.get(paid["id"]) is None
     assert bot.rows("SELECT count(*) AS n FROM deliveries WHERE status = 'sent'") == [{"n": 0}]
     assert bot.invoice(invoice["id"]).status == "paid" and bot.audit_for(invoice["id"])
 

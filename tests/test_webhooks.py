@@ -6,6 +6,7 @@ import json
 import time
 from urllib.parse import quote
 
+from bot.domain.tenants import DEFAULT_TENANT
 from tests.fakes.slack_fake import FakeSlack
 from tests.harness import SIGNING_SECRET, RunningBot, stripe_signature
 
@@ -66,7 +67,7 @@ def test_unknown_event_types_are_recorded_not_errors(bot: RunningBot) -> None:
              "data": {"object": {"id": "ch_1", "object": "charge"}}}
     assert bot.webhook(event).status_code == 200
     bot.wait_idle()
-    row = bot.app.store.reads.events.get("evt_other")
+    row = bot.app.store.reads(DEFAULT_TENANT).events.get("evt_other")
     assert row is not None and row.processed_at
 
 

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from bot.adapters.slack import SlackFailure, SlackOut
-from bot.store.ports import Store
+from bot.store.scope import TenantScope
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ class Courier:
     back for a message with that key before anything is posted again.
     """
 
-    def __init__(self, store: Store, slack: SlackOut) -> None:
+    def __init__(self, store: TenantScope, slack: SlackOut) -> None:
         self.store = store
         self.slack = slack
 

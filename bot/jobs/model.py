@@ -44,6 +44,7 @@ class Job:
     """A claimed job. `lease_token` proves the claim: only its holder may finish the job."""
 
     id: int
+    tenant_id: str  # whose work: the worker runs it with that workspace's Slack, Stripe and data
     kind: str
     key: str
     lane: str

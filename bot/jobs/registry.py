@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from bot.jobs.model import Job, JobPayload
 
@@ -22,6 +22,20 @@ class JobSpec(Generic[P]):
     # Called once when the job will never succeed (refused, or out of attempts): tell a person.
     on_give_up: Callable[[P, str], None] | None = None
     run_batch: BatchRun[P] | None = None
+
+
+class UnknownTenant(Exception):
+    """A job's tenant is gone (uninstalled) or was never installed: nothing may run it."""
+
+
+class Registries(Protocol):
+    """Each tenant's registry: its handlers are bound to that workspace's Slack, Stripe and data."""
+
+    def for_tenant(self, tenant_id: str) -> Registry:
+        """Raises `UnknownTenant` for a tenant with nothing to run its jobs."""
+        ...
+
+    def lanes(self) -> set[str]: ...
 
 
 class Registry:
@@ -42,6 +56,10 @@ class Registry:
 
     def lanes(self) -> set[str]:
         return {spec.payload.LANE.value for spec in self._specs.values()}
+
+    def for_tenant(self, tenant_id: str) -> Registry:
+        """A registry built for one workspace serves every job it is handed (tests, one tenant)."""
+        return self
 
     def require(self, payloads: Iterable[type[JobPayload]]) -> None:
         """Fail at start-up, not at run time, when a kind of job has nothing to run it."""

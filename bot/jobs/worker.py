@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from bot.errors import Defer, ExternalFailure, GiveUp
 from bot.jobs.model import EVERY_LANE, Job, Lane
 from bot.jobs.ports import JobQueue
-from bot.jobs.registry import JobSpec, Registry
+from bot.jobs.registry import JobSpec, Registries, UnknownTenant
 from bot.jobs.schedule import Scheduler
 from bot.metrics import Metrics
 
@@ -114,7 +114,7 @@ class LaneSignals:
 
 
 class Workers:
-    def __init__(self, queue: JobQueue, registry: Registry, lanes: Sequence[LaneConfig], *,
+    def __init__(self, queue: JobQueue, registry: Registries, lanes: Sequence[LaneConfig], *,
                  signals: LaneSignals | None = None,
                  lease_seconds: float = 30.0, max_attempts: int = 12, poll_interval: float = 0.5,
                  restart_delay: float = 1.0, scheduler: Scheduler | None = None,
@@ -227,22 +227,30 @@ class Workers:
     # --- running jobs ----------------------------------------------------------------------------
     def run_jobs(self, jobs: list[Job]) -> None:
         """Kinds with a `run_batch` run together (one transaction for many); the rest one by one."""
-        by_kind: dict[str, list[Job]] = {}
+        by_kind: dict[tuple[str, str], list[Job]] = {}
         for job in jobs:
-            by_kind.setdefault(job.kind, []).append(job)
-        for kind, group in by_kind.items():
-            spec = self.registry.get(kind)
+            by_kind.setdefault((job.tenant_id, job.kind), []).append(job)
+        for (tenant_id, kind), group in by_kind.items():
+            spec = self._spec(tenant_id, kind)
             if spec is not None and spec.run_batch is not None and len(group) > 1:
                 self._run_batch(spec, group)
             else:
                 for job in group:
                     self.run_job(job)
 
+    def _spec(self, tenant_id: str, kind: str) -> JobSpec[Any] | None:
+        try:
+            return self.registry.for_tenant(tenant_id).get(kind)
+        except UnknownTenant:
+            return None
+
     def _payload(self, job: Job, spec: JobSpec[Any] | None) -> Any:
         """The job's typed payload, or None when it can never run (the job is failed)."""
         if spec is None:
-            logger.error("job %s has kind %r, which nothing runs", job.key, job.kind)
-            self._finished(job, self.queue.fail(job, f"unknown job kind {job.kind}"), "failed")
+            logger.error("job %s of tenant %s has kind %r, which nothing runs (or the tenant is gone)", job.key,
+                         job.tenant_id, job.kind)
+            self._finished(job, self.queue.fail(job, f"nothing runs job kind {job.kind} for tenant {job.tenant_id}"),
+                           "failed")
             return None
         try:
             return spec.payload.model_validate(job.payload)
@@ -273,7 +281,7 @@ class Workers:
                 self._settle(job, spec, payload, failures[job.id])
 
     def run_job(self, job: Job) -> None:
-        spec = self.registry.get(job.kind)
+        spec = self._spec(job.tenant_id, job.kind)
         payload = self._payload(job, spec)
         if spec is not None and payload is not None:
             self._run_one(job, spec, payload)

@@ -21,7 +21,7 @@ from bot.domain.invoices import Invoice, snapshot_from_stripe
 from bot.mrkdwn import escape
 from bot.people import People
 from bot.slash import ListInvoices
-from bot.store.ports import Store
+from bot.store.scope import TenantScope
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def not_found(reference: str) -> str:
 
 
 class Browser:
-    def __init__(self, store: Store, stripe: StripeGateway, people: People, access: Access,
+    def __init__(self, store: TenantScope, stripe: StripeGateway, people: People, access: Access,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.stripe = stripe

@@ -12,14 +12,14 @@ from bot.adapters.stripe import StripeGateway
 from bot.domain.records import Price
 from bot.jobs.payloads import AddCatalogPrice, Respond
 from bot.mrkdwn import escape
-from bot.store.ports import Store
+from bot.store.scope import TenantScope
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
 class Catalog:
-    def __init__(self, store: Store, stripe: StripeGateway, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: TenantScope, stripe: StripeGateway, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.stripe = stripe
         self.clock = clock

@@ -24,7 +24,8 @@ from bot.errors import GiveUp
 from bot.jobs.payloads import CreateInvoice, InvoiceAction, InvoiceActionName, PublishInvoice
 from bot.mrkdwn import escape, link
 from bot.services.messages import InvoiceMessages
-from bot.store.ports import Store, UnitOfWork
+from bot.store.ports import UnitOfWork
+from bot.store.scope import TenantScope
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ Clock = Callable[[], float]
 
 
 class Invoicing:
-    def __init__(self, store: Store, stripe: StripeGateway, slack: SlackOut, messages: InvoiceMessages,
+    def __init__(self, store: TenantScope, stripe: StripeGateway, slack: SlackOut, messages: InvoiceMessages,
                  clock: Clock = time.time) -> None:
         self.store = store
         self.stripe = stripe

@@ -9,13 +9,13 @@ from bot import blocks
 from bot.adapters.courier import Courier
 from bot.adapters.slack import CANNOT_POST_THERE, SlackFailure, SlackOut
 from bot.domain.invoices import Invoice
-from bot.store.ports import Store
+from bot.store.scope import TenantScope
 
 logger = logging.getLogger(__name__)
 
 
 class InvoiceMessages:
-    def __init__(self, store: Store, slack: SlackOut, courier: Courier) -> None:
+    def __init__(self, store: TenantScope, slack: SlackOut, courier: Courier) -> None:
         self.store = store
         self.slack = slack
         self.courier = courier

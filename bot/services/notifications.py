@@ -28,7 +28,8 @@ from bot.jobs.payloads import ChannelNotice, RefreshMessage, ThreadReply
 from bot.jobs.ports import JobQueue
 from bot.mrkdwn import escape
 from bot.services.messages import InvoiceMessages
-from bot.store.ports import ChannelPace, Store, UnitOfWork
+from bot.store.ports import ChannelPace, UnitOfWork
+from bot.store.scope import TenantScope
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ Clock = Callable[[], float]
 
 
 class Notifications:
-    def __init__(self, store: Store, slack: SlackOut, stripe: StripeGateway, messages: InvoiceMessages,
+    def __init__(self, store: TenantScope, slack: SlackOut, stripe: StripeGateway, messages: InvoiceMessages,
                  courier: Courier, *, payments_channel: str, announce_foreign: bool = True,
                  pacer: ChannelPace | None = None, clock: Clock = time.time) -> None:
         self.store = store

@@ -23,7 +23,7 @@ from bot.jobs.payloads import AddCatalogPrice, InvoiceAction, InvoiceActionName
 from bot.mrkdwn import escape
 from bot.services.browse import Answer, Browser
 from bot.services.routing import Routing
-from bot.store.ports import Store
+from bot.store.scope import TenantScope
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class Asker:
 
 
 class Replies:
-    def __init__(self, store: Store, slack: SlackOut, access: Access, browser: Browser, routing: Routing,
+    def __init__(self, store: TenantScope, slack: SlackOut, access: Access, browser: Browser, routing: Routing,
                  defaults: ModalDefaults) -> None:
         self.store = store
         self.slack = slack

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from bot.mrkdwn import escape
-from bot.store.ports import Store
+from bot.store.scope import TenantScope
 
 
 class Routing:
-    def __init__(self, store: Store, payments_channel: str) -> None:
+    def __init__(self, store: TenantScope, payments_channel: str) -> None:
         self.store = store
         self.payments_channel = payments_channel
 

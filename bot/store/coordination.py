@@ -41,7 +41,8 @@ class SqlChannelPace:
     (`next_at <= now`): two claimers, in this process or another replica, never both get it (on
     PostgreSQL the second waits for the first's row lock, then finds the slot taken)."""
 
-    def __init__(self, write: Write, clock: Clock, dialect: Dialect, interval: float) -> None:
+    def __init__(self, write: Write, clock: Clock, dialect: Dialect, interval: float, tenant: str) -> None:
+        self.tenant = tenant  # Slack paces each workspace's channels apart (a shared channel has one id in both)
         self._write = write
         self._clock = clock
         self._dialect = dialect
@@ -53,17 +54,18 @@ class SqlChannelPace:
             head, params = _clock(self._dialect, self._clock)
             with self._write() as db:
                 taken = db.rows(
-                    f"{head}INSERT INTO channel_pace AS pace (channel, next_at) SELECT ?, now + ? FROM clock "
-                    "WHERE true ON CONFLICT (channel) DO UPDATE SET next_at = excluded.next_at "
+                    f"{head}INSERT INTO channel_pace AS pace (tenant_id, channel, next_at) "
+                    "SELECT ?, ?, now + ? FROM clock WHERE true ON CONFLICT (tenant_id, channel) "
+                    "DO UPDATE SET next_at = excluded.next_at "
                     "WHERE pace.next_at <= (SELECT now FROM clock) RETURNING next_at",
-                    [*params, channel, self.interval])
+                    [*params, self.tenant, channel, self.interval])
                 if taken:
                     return 0.0
                 # Refused: the slot belongs to someone else until next_at. Read in the same write on
                 # SQLite; on PostgreSQL a moment later, so the slot may have come free meanwhile.
                 head, params = _clock(self._dialect, self._clock)
-                row = db.one(f"{head}SELECT next_at - now AS wait FROM channel_pace, clock WHERE channel = ?",
-                             [*params, channel])
+                row = db.one(f"{head}SELECT next_at - now AS wait FROM channel_pace, clock WHERE tenant_id = ? "
+                             "AND channel = ?", [*params, self.tenant, channel])
             wait = _seconds(row)
             if wait > 0:
                 return wait
@@ -75,9 +77,10 @@ class SqlChannelPace:
         others post meanwhile."""
         head, params = _clock(self._dialect, self._clock)
         with self._write() as db:
-            db.execute(f"{head}INSERT INTO channel_pace AS pace (channel, next_at) SELECT ?, now + ? FROM clock "
-                       "WHERE true ON CONFLICT (channel) DO UPDATE SET next_at = excluded.next_at "
-                       "WHERE pace.next_at < excluded.next_at", [*params, channel, self.interval + max(extra, 0.0)])
+            db.execute(f"{head}INSERT INTO channel_pace AS pace (tenant_id, channel, next_at) SELECT ?, ?, now + ? "
+                       "FROM clock WHERE true ON CONFLICT (tenant_id, channel) DO UPDATE "
+                       "SET next_at = excluded.next_at WHERE pace.next_at < excluded.next_at",
+                       [*params, self.tenant, channel, self.interval + max(extra, 0.0)])
 
 
 def _seconds(row: Row | None) -> float:

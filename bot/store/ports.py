@@ -29,6 +29,7 @@ from bot.domain.records import (
 )
 from bot.jobs.model import JobPayload
 from bot.jobs.ports import JobQueue
+from bot.store.scope import TenantScope
 
 
 class CustomerReads(Protocol):
@@ -253,18 +254,23 @@ class UnitOfWork(Protocol):
 
 
 class Store(Protocol):
-    @property
-    def reads(self) -> Reads: ...
+    """The whole database. Business data is reached only through a tenant: `reads(tenant)`,
+    `unit_of_work(tenant)`, or `tenant(tenant)` (a `TenantScope`, what use cases hold). The job
+    queue, leases and the tenant directory span tenants: each job names its own."""
+
+    def reads(self, tenant: str) -> Reads: ...
+    def tenant(self, tenant: str) -> TenantScope: ...
+
     @property
     def queue(self) -> JobQueue: ...
 
     @property
     def leases(self) -> Leases: ...
 
-    def unit_of_work(self) -> UnitOfWork: ...
+    def unit_of_work(self, tenant: str) -> UnitOfWork: ...
 
-    def pace(self, interval: float) -> ChannelPace:
-        """Slack's pace per channel, `interval` seconds between posts, shared through the database."""
+    def pace(self, interval: float, tenant: str) -> ChannelPace:
+        """Slack's pace per channel of `tenant`, `interval` seconds between posts, shared through the database."""
         ...
 
     def on_commit(self, callback: Callable[[set[str]], None]) -> None:

@@ -43,7 +43,7 @@ def _pick_claimable(db: Executor, dialect: Dialect, lane: str, now: float, limit
 
 
 def _job(row: Row) -> Job:
-    return Job(id=int(row["id"]), kind=row["kind"], key=row["key"], lane=row["lane"],
+    return Job(id=int(row["id"]), tenant_id=row["tenant_id"], kind=row["kind"], key=row["key"], lane=row["lane"],
                payload=json.loads(row["payload"] or "{}"), attempts=int(row["attempts"] or 0),
                lease_token=row["lease_token"] or "", digest_key=row["digest_key"], channel=row["channel"])
 
@@ -139,12 +139,14 @@ class SqlJobQueue:
         digest_key = f"digest:{leader.id}"
         with self._write() as db:
             rows = db.rows(
-                "SELECT * FROM jobs WHERE kind = 'channel_notice' AND channel = ? AND id <> ? AND digest_key IS NULL "
+                "SELECT * FROM jobs WHERE kind = 'channel_notice' AND tenant_id = ? AND channel = ? AND id <> ? "
+                "AND digest_key IS NULL "
                 "AND (status = 'pending' OR (status = 'running' AND lease_until < ?)) "
                 # A rep's own news first: whichever notice wins the channel's next slot carries it.
-                f"AND NOT EXISTS (SELECT 1 FROM deliveries WHERE deliveries.key = jobs.key) "
+                "AND NOT EXISTS (SELECT 1 FROM deliveries WHERE deliveries.tenant_id = jobs.tenant_id "
+                "AND deliveries.key = jobs.key) "
                 f"ORDER BY CASE WHEN lane = 'own' THEN 0 ELSE 1 END, id "
-                f"LIMIT ?{self._dialect.skip_locked}", [channel, leader.id, now, limit])
+                f"LIMIT ?{self._dialect.skip_locked}", [leader.tenant_id, channel, leader.id, now, limit])
             if len(rows) < threshold:
                 return []
             ids = [leader.id, *(int(row["id"]) for row in rows)]

@@ -84,14 +84,15 @@ def insert_rows(db: Executor, head: str, rows: Sequence[Sequence[Any]], tail: st
         db.execute(f"{head}{marks}{tail}", [value for row in chunk for value in row])
 
 
-def delete_some(db: Executor, dialect: Dialect, table: str, key: str, condition: str, params: Sequence[Any],
-                limit: int) -> int:
+def delete_some(db: Executor, dialect: Dialect, tenant: str, table: str, key: str, condition: str,
+                params: Sequence[Any], limit: int) -> int:
     """Delete up to `limit` rows of `table` that meet `condition`; how many went. A sub-select picks
     them by `key` through an index and stops at `limit`. On PostgreSQL it locks them, skipping rows
     another transaction holds, and judges a row changed since the statement began again, as it is
     now: a row that stopped meeting the condition is not picked, and none changes until the delete."""
-    return db.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {condition} "
-                      f"LIMIT ?{dialect.skip_locked})", [*params, limit])
+    return db.execute(f"DELETE FROM {table} WHERE tenant_id = ? AND {key} IN (SELECT {key} FROM {table} "
+                      f"WHERE tenant_id = ? AND {condition} LIMIT ?{dialect.skip_locked})",
+                      [tenant, tenant, *params, limit])
 
 
 def escape_like(text: str) -> str:
@@ -116,36 +117,40 @@ def _customer(row: Row) -> Customer:
 
 
 class SqlCustomers:
-    def __init__(self, db: Executor, clock: Clock) -> None:
+    def __init__(self, db: Executor, clock: Clock, tenant: str) -> None:
         self.db = db
         self.clock = clock
+        self.tenant = tenant
 
     def get(self, stripe_id: str) -> Customer | None:
-        row = self.db.one("SELECT * FROM customers WHERE stripe_id = ?", [stripe_id])
+        row = self.db.one("SELECT * FROM customers WHERE tenant_id = ? AND stripe_id = ?", [self.tenant, stripe_id])
         return _customer(row) if row else None
 
     def by_email(self, email: str) -> Customer | None:
-        row = self.db.one("SELECT * FROM customers WHERE email = ? ORDER BY created_at, stripe_id LIMIT 1",
-                          [email.strip().lower()])
+        row = self.db.one("SELECT * FROM customers WHERE tenant_id = ? AND email = ? "
+                          "ORDER BY created_at, stripe_id LIMIT 1", [self.tenant, email.strip().lower()])
         return _customer(row) if row else None
 
     def search(self, text: str, limit: int = 20) -> list[Customer]:
         pattern = _contains(text)
         return [_customer(row) for row in self.db.rows(
-            "SELECT * FROM customers WHERE lower(name) LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\' "
-            "ORDER BY updated_at DESC, stripe_id LIMIT ?", [pattern, pattern, limit])]
+            "SELECT * FROM customers WHERE tenant_id = ? "
+            "AND (lower(name) LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\') "
+            "ORDER BY updated_at DESC, stripe_id LIMIT ?",
+            [self.tenant, pattern, pattern, limit])]
 
     def save(self, stripe_id: str, email: str, name: str) -> None:
         now = self.clock()
         self.db.execute(
-            "INSERT INTO customers (stripe_id, email, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (stripe_id) DO UPDATE SET email = excluded.email, name = excluded.name, "
+            "INSERT INTO customers (tenant_id, stripe_id, email, name, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, stripe_id) DO UPDATE SET email = excluded.email, "
+            "name = excluded.name, "
             "updated_at = excluded.updated_at",
-            [stripe_id, (email or "").strip().lower(), name or "", now, now])
+            [self.tenant, stripe_id, (email or "").strip().lower(), name or "", now, now])
 
     def forget_unseen(self, since: float) -> int:
         """Customers not saved since `since` (a full refresh from Stripe began): gone from Stripe."""
-        return self.db.execute("DELETE FROM customers WHERE updated_at < ?", [since])
+        return self.db.execute("DELETE FROM customers WHERE tenant_id = ? AND updated_at < ?", [self.tenant, since])
 
 
 def _price(row: Row) -> Price:
@@ -154,34 +159,36 @@ def _price(row: Row) -> Price:
 
 
 class SqlPrices:
-    def __init__(self, db: Executor, clock: Clock) -> None:
+    def __init__(self, db: Executor, clock: Clock, tenant: str) -> None:
         self.db = db
         self.clock = clock
+        self.tenant = tenant
 
     def get(self, stripe_id: str) -> Price | None:
-        row = self.db.one("SELECT * FROM prices WHERE stripe_id = ?", [stripe_id])
+        row = self.db.one("SELECT * FROM prices WHERE tenant_id = ? AND stripe_id = ?", [self.tenant, stripe_id])
         return _price(row) if row else None
 
     def search(self, text: str, limit: int = 20) -> list[Price]:
         pattern = _contains(text)
         return [_price(row) for row in self.db.rows(
-            "SELECT * FROM prices WHERE active = ? AND (lower(product_name) LIKE ? ESCAPE '\\' "
+            "SELECT * FROM prices WHERE tenant_id = ? AND active = ? AND (lower(product_name) LIKE ? ESCAPE '\\' "
             "OR stripe_id LIKE ? ESCAPE '\\') ORDER BY product_name, stripe_id LIMIT ?",
-            [True, pattern, pattern, limit])]
+            [self.tenant, True, pattern, pattern, limit])]
 
     def save(self, price: Price) -> None:
         self.db.execute(
-            "INSERT INTO prices (stripe_id, product_id, product_name, unit_amount, currency, active, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (stripe_id) DO UPDATE SET product_id = excluded.product_id, "
+            "INSERT INTO prices (tenant_id, stripe_id, product_id, product_name, unit_amount, currency, active, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, stripe_id) DO UPDATE "
+            "SET product_id = excluded.product_id, "
             "product_name = excluded.product_name, unit_amount = excluded.unit_amount, currency = excluded.currency, "
             "active = excluded.active, updated_at = excluded.updated_at",
-            [price.stripe_id, price.product_id, price.product_name, price.unit_amount, price.currency, price.active,
-             self.clock()])
+            [self.tenant, price.stripe_id, price.product_id, price.product_name, price.unit_amount, price.currency,
+             price.active, self.clock()])
 
     def retire_unseen(self, since: float) -> int:
         """Prices not saved since `since` (a full refresh from Stripe began): no longer active there."""
-        return self.db.execute("UPDATE prices SET active = ?, updated_at = ? WHERE active = ? AND updated_at < ?",
-                               [False, self.clock(), True, since])
+        return self.db.execute("UPDATE prices SET active = ?, updated_at = ? WHERE tenant_id = ? AND active = ? "
+                               "AND updated_at < ?", [False, self.clock(), self.tenant, True, since])
 
 
 # --- invoices -----------------------------------------------------------------------------------
@@ -233,9 +240,10 @@ def _snapshot_columns(snapshot: InvoiceSnapshot) -> dict[str, Any]:
 
 
 class SqlInvoices:
-    def __init__(self, db: Executor, clock: Clock, dialect: Dialect = SQLITE) -> None:
+    def __init__(self, db: Executor, clock: Clock, tenant: str, dialect: Dialect = SQLITE) -> None:
         self.db = db
         self.clock = clock
+        self.tenant = tenant
         self.dialect = dialect
 
     def _first(self, sql: str, params: Sequence[Any]) -> Invoice | None:
@@ -243,7 +251,7 @@ class SqlInvoices:
         return _invoice(row) if row else None
 
     def get(self, stripe_id: str) -> Invoice | None:
-        return self._first("SELECT * FROM invoices WHERE stripe_id = ?", [stripe_id])
+        return self._first("SELECT * FROM invoices WHERE tenant_id = ? AND stripe_id = ?", [self.tenant, stripe_id])
 
     def get_many(self, stripe_ids: Sequence[str], *, for_update: bool = False) -> dict[str, Invoice]:
         unique = sorted(set(stripe_ids))
@@ -251,31 +259,33 @@ class SqlInvoices:
             return {}
         # Locked in the order of their ids, so two batches touching the same invoices never deadlock.
         lock = f" ORDER BY stripe_id{self.dialect.for_update}" if for_update else ""
-        rows = self.db.rows(f"SELECT * FROM invoices WHERE stripe_id IN ({', '.join('?' for _ in unique)}){lock}",
-                            unique)
+        rows = self.db.rows(f"SELECT * FROM invoices WHERE tenant_id = ? AND stripe_id IN "
+                            f"({', '.join('?' for _ in unique)}){lock}", [self.tenant, *unique])
         return {str(row["stripe_id"]): _invoice(row) for row in rows}
 
     def by_view(self, view_id: str) -> Invoice | None:
-        return self._first("SELECT * FROM invoices WHERE view_id = ?", [view_id])
+        return self._first("SELECT * FROM invoices WHERE tenant_id = ? AND view_id = ?", [self.tenant, view_id])
 
     def made_in_slack(self, stripe_ids: Sequence[str]) -> set[str]:
         if not stripe_ids:
             return set()
         return {str(row["stripe_id"]) for row in self.db.rows(
-            f"SELECT stripe_id FROM invoices WHERE stripe_id IN ({', '.join('?' for _ in stripe_ids)}) "
-            "AND rep_user_id IS NOT NULL AND rep_user_id <> ''", list(stripe_ids))}
+            "SELECT stripe_id FROM invoices WHERE tenant_id = ? "
+            f"AND stripe_id IN ({', '.join('?' for _ in stripe_ids)}) "
+            "AND rep_user_id IS NOT NULL AND rep_user_id <> ''",
+            [self.tenant, *stripe_ids])}
 
     def find(self, number_or_id: str) -> Invoice | None:
-        return self._first("SELECT * FROM invoices WHERE stripe_id = ? OR upper(number) = upper(?) "
-                           "ORDER BY created_at LIMIT 1", [number_or_id, number_or_id])
+        return self._first("SELECT * FROM invoices WHERE tenant_id = ? AND (stripe_id = ? OR upper(number) = upper(?)) "
+                           "ORDER BY created_at LIMIT 1", [self.tenant, number_or_id, number_or_id])
 
     def search(self, status: str | None = None, text: str | None = None, limit: int = 20, offset: int = 0,
                now: float | None = None, visible: Visibility | None = None) -> list[Invoice]:
         """Newest first. `overdue` means open with its due date passed; deleted drafts never show."""
         if visible is not None and visible.nothing:
             return []
-        where: list[str] = ["status <> 'deleted'", *_visible(visible)]
-        params: list[Any] = _visible_params(visible)
+        where: list[str] = ["tenant_id = ?", "status <> 'deleted'", *_visible(visible)]
+        params: list[Any] = [self.tenant, *_visible_params(visible)]
         if status == "overdue":
             where.append("status = 'open' AND due_date < ?")
             params.append(int(self.clock() if now is None else now))
@@ -292,21 +302,21 @@ class SqlInvoices:
 
     def of_rep(self, user_id: str, limit: int = 10) -> list[Invoice]:
         return [_invoice(row) for row in self.db.rows(
-            "SELECT * FROM invoices WHERE rep_user_id = ? AND status <> 'deleted' "
-            "ORDER BY created_at DESC, stripe_id DESC LIMIT ?", [user_id, limit])]
+            "SELECT * FROM invoices WHERE tenant_id = ? AND rep_user_id = ? AND status <> 'deleted' "
+            "ORDER BY created_at DESC, stripe_id DESC LIMIT ?", [self.tenant, user_id, limit])]
 
     def channels(self) -> list[str]:
         """The channels invoices were posted in."""
         return [str(row["channel_id"]) for row in self.db.rows(
-            "SELECT DISTINCT channel_id FROM invoices WHERE channel_id IS NOT NULL AND channel_id <> '' "
-            "ORDER BY channel_id")]
+            "SELECT DISTINCT channel_id FROM invoices WHERE tenant_id = ? AND channel_id IS NOT NULL "
+            "AND channel_id <> '' ORDER BY channel_id", [self.tenant])]
 
     def totals(self, now: float | None = None, visible: Visibility | None = None) -> list[CurrencyTotals]:
         """Per currency: open total, overdue count and total, paid this month (UTC)."""
         if visible is not None and visible.nothing:
             return []
         now = self.clock() if now is None else now
-        scope = " AND ".join(_visible(visible)) or "1 = 1"
+        scope = " AND ".join(["tenant_id = ?", *_visible(visible)])
         month_start = datetime.fromtimestamp(now, UTC).replace(day=1, hour=0, minute=0, second=0,
                                                                microsecond=0).timestamp()
         rows = self.db.rows(
@@ -317,41 +327,43 @@ class SqlInvoices:
             "SUM(CASE WHEN status = 'open' AND due_date < ? THEN 1 ELSE 0 END) AS overdue_count, "
             "SUM(CASE WHEN status = 'paid' AND updated_at >= ? THEN amount_paid ELSE 0 END) AS paid_month "
             f"FROM invoices WHERE {scope} GROUP BY currency ORDER BY currency",
-            [int(now), int(now), month_start, *_visible_params(visible)])
+            [int(now), int(now), month_start, self.tenant, *_visible_params(visible)])
         return [CurrencyTotals(row["currency"], _int(row["open_total"]), _int(row["open_count"]),
                                _int(row["overdue_total"]), _int(row["overdue_count"]), _int(row["paid_month"]))
                 for row in rows]
 
     def overdue_unannounced(self, now: float | None = None, limit: int = 500) -> list[Invoice]:
         return [_invoice(row) for row in self.db.rows(
-            "SELECT * FROM invoices WHERE status = 'open' AND due_date < ? AND overdue_notified_at IS NULL "
-            "ORDER BY due_date, stripe_id LIMIT ?", [int(self.clock() if now is None else now), limit])]
+            "SELECT * FROM invoices WHERE tenant_id = ? AND status = 'open' AND due_date < ? "
+            "AND overdue_notified_at IS NULL ORDER BY due_date, stripe_id LIMIT ?",
+            [self.tenant, int(self.clock() if now is None else now), limit])]
 
     def add_own(self, snapshot: InvoiceSnapshot, *, channel_id: str, rep_user_id: str, team_id: str,
                 view_id: str) -> None:
         now = self.clock()
         columns = {**_snapshot_columns(snapshot), "channel_id": channel_id, "rep_user_id": rep_user_id,
                    "team_id": team_id, "view_id": view_id}
-        names = ["stripe_id", *columns, "state_at", "created_at", "updated_at"]
+        names = ["tenant_id", "stripe_id", *columns, "state_at", "created_at", "updated_at"]
         updates = ", ".join(f"{name} = excluded.{name}" for name in [*columns, "updated_at"])
         self.db.execute(
             f"INSERT INTO invoices ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)}) "
-            f"ON CONFLICT (stripe_id) DO UPDATE SET {updates}",
-            [snapshot.stripe_id, *columns.values(), 0, now, now])
+            f"ON CONFLICT (tenant_id, stripe_id) DO UPDATE SET {updates}",
+            [self.tenant, snapshot.stripe_id, *columns.values(), 0, now, now])
 
     def apply(self, snapshot: InvoiceSnapshot, at: int, held: Invoice | None = None) -> StateChange:
         now = self.clock()
         columns = _snapshot_columns(snapshot)
         if held is None:
-            names = ["stripe_id", *columns, "state_at", "created_at", "updated_at"]
+            names = ["tenant_id", "stripe_id", *columns, "state_at", "created_at", "updated_at"]
             inserted = self.db.execute(
                 f"INSERT INTO invoices ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)}) "
-                "ON CONFLICT (stripe_id) DO NOTHING", [snapshot.stripe_id, *columns.values(), at, now, now])
+                "ON CONFLICT (tenant_id, stripe_id) DO NOTHING",
+                [self.tenant, snapshot.stripe_id, *columns.values(), at, now, now])
             if inserted:
                 return StateChange(applied=True, previous_status=None, status=snapshot.status)
             current = self.db.one(
-                f"SELECT status, state_at FROM invoices WHERE stripe_id = ?{self.dialect.for_update}",
-                [snapshot.stripe_id])
+                f"SELECT status, state_at FROM invoices WHERE tenant_id = ? AND stripe_id = ?{self.dialect.for_update}",
+                [self.tenant, snapshot.stripe_id])
             assert current is not None  # it was there a moment ago, and invoices are never deleted
             previous, previous_at = str(current["status"]), _int(current["state_at"])
         else:
@@ -359,24 +371,25 @@ class SqlInvoices:
         if not supersedes(snapshot.status, at, previous, previous_at):
             return StateChange(applied=False, previous_status=previous, status=previous)
         assignments = ", ".join(f"{name} = ?" for name in columns)
-        self.db.execute(f"UPDATE invoices SET {assignments}, state_at = ?, updated_at = ? WHERE stripe_id = ?",
-                        [*columns.values(), at, now, snapshot.stripe_id])
+        self.db.execute(f"UPDATE invoices SET {assignments}, state_at = ?, updated_at = ? WHERE tenant_id = ? "
+                        "AND stripe_id = ?", [*columns.values(), at, now, self.tenant, snapshot.stripe_id])
         return StateChange(applied=True, previous_status=previous, status=snapshot.status)
 
     def set_lines(self, stripe_id: str, lines: tuple[InvoiceLine, ...]) -> None:
-        self.db.execute("UPDATE invoices SET lines_json = ?, updated_at = ? WHERE stripe_id = ?",
-                        [_lines_json(lines), self.clock(), stripe_id])
+        self.db.execute("UPDATE invoices SET lines_json = ?, updated_at = ? WHERE tenant_id = ? AND stripe_id = ?",
+                        [_lines_json(lines), self.clock(), self.tenant, stripe_id])
 
     def set_message(self, stripe_id: str, channel_id: str, message_ts: str) -> None:
-        self.db.execute("UPDATE invoices SET channel_id = ?, message_ts = ?, updated_at = ? WHERE stripe_id = ?",
-                        [channel_id, message_ts, self.clock(), stripe_id])
+        self.db.execute("UPDATE invoices SET channel_id = ?, message_ts = ?, updated_at = ? WHERE tenant_id = ? "
+                        "AND stripe_id = ?", [channel_id, message_ts, self.clock(), self.tenant, stripe_id])
 
     def mark_reminded(self, stripe_id: str, at: float) -> None:
-        self.db.execute("UPDATE invoices SET last_reminded_at = ? WHERE stripe_id = ?", [at, stripe_id])
+        self.db.execute("UPDATE invoices SET last_reminded_at = ? WHERE tenant_id = ? AND stripe_id = ?",
+                        [at, self.tenant, stripe_id])
 
     def mark_overdue_once(self, stripe_id: str, at: float) -> bool:
-        return self.db.execute("UPDATE invoices SET overdue_notified_at = ? WHERE stripe_id = ? "
-                               "AND overdue_notified_at IS NULL", [at, stripe_id]) == 1
+        return self.db.execute("UPDATE invoices SET overdue_notified_at = ? WHERE tenant_id = ? AND stripe_id = ? "
+                               "AND overdue_notified_at IS NULL", [at, self.tenant, stripe_id]) == 1
 
 
 def _visible(visible: Visibility | None) -> list[str]:
@@ -398,18 +411,20 @@ def _event(row: Row) -> StripeEvent:
 
 
 class SqlEvents:
-    def __init__(self, db: Executor, clock: Clock, dialect: Dialect = SQLITE) -> None:
+    def __init__(self, db: Executor, clock: Clock, tenant: str, dialect: Dialect = SQLITE) -> None:
         self.db = db
         self.clock = clock
+        self.tenant = tenant
         self.dialect = dialect
 
     def get(self, event_id: str) -> StripeEvent | None:
-        row = self.db.one("SELECT * FROM stripe_events WHERE id = ?", [event_id])
+        row = self.db.one("SELECT * FROM stripe_events WHERE tenant_id = ? AND id = ?", [self.tenant, event_id])
         return _event(row) if row else None
 
     def get_for_decision(self, event_id: str) -> StripeEvent | None:
         """The event, locked until the transaction ends: one decision per event, whoever else tries."""
-        row = self.db.one(f"SELECT * FROM stripe_events WHERE id = ?{self.dialect.for_update}", [event_id])
+        row = self.db.one(f"SELECT * FROM stripe_events WHERE tenant_id = ? AND id = ?{self.dialect.for_update}",
+                          [self.tenant, event_id])
         return _event(row) if row else None
 
     def needing(self, event_ids: Sequence[str], types: Sequence[str]) -> list[EventSeen]:
@@ -417,9 +432,9 @@ class SqlEvents:
         id of their object: no payload is read."""
         if not event_ids or not types:
             return []
-        rows = self.db.rows(f"SELECT id, type, created, object_id FROM stripe_events WHERE id IN "
+        rows = self.db.rows(f"SELECT id, type, created, object_id FROM stripe_events WHERE tenant_id = ? AND id IN "
                             f"({', '.join('?' for _ in event_ids)}) AND type IN ({', '.join('?' for _ in types)}) "
-                            "AND outcome IS NULL", [*event_ids, *types])
+                            "AND outcome IS NULL", [self.tenant, *event_ids, *types])
         return [EventSeen(row["type"], _int(row["created"]), row["id"], row["object_id"]) for row in rows]
 
     def get_many(self, event_ids: Sequence[str], *, for_decision: bool = False) -> list[StripeEvent]:
@@ -429,13 +444,14 @@ class SqlEvents:
             return []
         marks = ", ".join("?" for _ in event_ids)
         lock = self.dialect.for_update if for_decision else ""
-        rows = self.db.rows(f"SELECT * FROM stripe_events WHERE id IN ({marks}) ORDER BY id{lock}", list(event_ids))
+        rows = self.db.rows(f"SELECT * FROM stripe_events WHERE tenant_id = ? AND id IN ({marks}) ORDER BY id{lock}",
+                            [self.tenant, *event_ids])
         return sorted((_event(row) for row in rows), key=lambda event: (event.created, event.received_at, event.id))
 
     def for_invoice(self, invoice_id: str) -> list[EventSeen]:
         return [EventSeen(row["type"], _int(row["created"]), row["id"], row["object_id"]) for row in self.db.rows(
-            "SELECT id, type, created, object_id FROM stripe_events WHERE object_id = ? ORDER BY created, received_at",
-            [invoice_id])]
+            "SELECT id, type, created, object_id FROM stripe_events WHERE tenant_id = ? AND object_id = ? "
+            "ORDER BY created, received_at", [self.tenant, invoice_id])]
 
     def record(self, event: dict[str, Any], raw: str) -> bool:
         return self.record_many([(event, raw)])[0]
@@ -443,7 +459,8 @@ class SqlEvents:
     def record_many(self, events: Sequence[tuple[dict[str, Any], str]]) -> list[bool]:
         ids = [str(event["id"]) for event, _ in events]
         known = {str(row["id"]) for row in self.db.rows(
-            f"SELECT id FROM stripe_events WHERE id IN ({', '.join('?' for _ in ids)})", ids)} if ids else set()
+            f"SELECT id FROM stripe_events WHERE tenant_id = ? AND id IN ({', '.join('?' for _ in ids)})",
+            [self.tenant, *ids])} if ids else set()
         fresh: list[bool] = []
         rows: list[list[Any]] = []
         now = self.clock()
@@ -453,55 +470,58 @@ class SqlEvents:
             fresh.append(new)
             if new:
                 data_object = (event.get("data") or {}).get("object") or {}
-                rows.append([event_id, event.get("type", ""), int(event.get("created") or 0), data_object.get("id"),
-                             raw, now])
+                rows.append([self.tenant, event_id, event.get("type", ""), int(event.get("created") or 0),
+                             data_object.get("id"), raw, now])
         # ON CONFLICT: another replica may store the same event meanwhile (both then queue it; the
         # job's key makes that one job).
-        insert_rows(self.db, "INSERT INTO stripe_events (id, type, created, object_id, payload, received_at) VALUES ",
-                    rows, " ON CONFLICT (id) DO NOTHING")
+        insert_rows(self.db, "INSERT INTO stripe_events (tenant_id, id, type, created, object_id, payload, "
+                             "received_at) VALUES ", rows, " ON CONFLICT (tenant_id, id) DO NOTHING")
         return fresh
 
     def decide(self, event_id: str, outcome: str) -> None:
-        self.db.execute("UPDATE stripe_events SET outcome = ?, processed_at = ? WHERE id = ?",
-                        [outcome, self.clock(), event_id])
+        self.db.execute("UPDATE stripe_events SET outcome = ?, processed_at = ? WHERE tenant_id = ? AND id = ?",
+                        [outcome, self.clock(), self.tenant, event_id])
 
     def prune_decided(self, older_than: float, limit: int) -> int:
         """Delete up to `limit` events received and decided more than `older_than` seconds ago; an
         undecided event stays, whatever its age."""
         cutoff = self.clock() - older_than
-        return delete_some(self.db, self.dialect, "stripe_events", "id",
-                           "processed_at IS NOT NULL AND processed_at < ? AND received_at < ?", [cutoff, cutoff],
-                           limit)
+        return delete_some(self.db, self.dialect, self.tenant, "stripe_events", "id",
+                           "processed_at IS NOT NULL AND processed_at < ? AND received_at < ?",
+                           [cutoff, cutoff], limit)
 
 
 # --- deliveries, audit, routes ------------------------------------------------------------------
 class SqlDeliveries:
-    def __init__(self, db: Executor, clock: Clock, dialect: Dialect = SQLITE) -> None:
+    def __init__(self, db: Executor, clock: Clock, tenant: str, dialect: Dialect = SQLITE) -> None:
         self.db = db
         self.clock = clock
+        self.tenant = tenant
         self.dialect = dialect
 
     def get(self, key: str) -> Delivery | None:
-        row = self.db.one("SELECT * FROM deliveries WHERE key = ?", [key])
+        row = self.db.one("SELECT * FROM deliveries WHERE tenant_id = ? AND key = ?", [self.tenant, key])
         return Delivery(row["key"], row["channel"], row["thread_ts"], row["ts"], float(row["started_at"] or 0)) \
             if row else None
 
     def begin(self, key: str, channel: str, thread_ts: str | None) -> Delivery | None:
-        began = self.db.execute("INSERT INTO deliveries (key, channel, thread_ts, status, ts, started_at) "
-                                "VALUES (?, ?, ?, 'sending', NULL, ?) ON CONFLICT (key) DO NOTHING",
-                                [key, channel, thread_ts, self.clock()])
+        began = self.db.execute("INSERT INTO deliveries (tenant_id, key, channel, thread_ts, status, ts, started_at) "
+                                "VALUES (?, ?, ?, ?, 'sending', NULL, ?) ON CONFLICT (tenant_id, key) DO NOTHING",
+                                [self.tenant, key, channel, thread_ts, self.clock()])
         return None if began else self.get(key)
 
     def finish(self, key: str, ts: str) -> None:
-        self.db.execute("UPDATE deliveries SET status = 'sent', ts = ? WHERE key = ?", [ts, key])
+        self.db.execute("UPDATE deliveries SET status = 'sent', ts = ? WHERE tenant_id = ? AND key = ?",
+                        [ts, self.tenant, key])
 
     def prune_sent(self, older_than: float, limit: int) -> int:
         """Delete up to `limit` records of posts begun more than `older_than` seconds ago and known to
         be sent; one still `sending` (maybe posted: a retry looks in Slack first) stays, and so does
         one whose job is unfinished."""
-        return delete_some(self.db, self.dialect, "deliveries", "key",
-                           "status = 'sent' AND started_at < ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE "
-                           "jobs.key = deliveries.key AND jobs.status IN ('pending', 'running'))",
+        return delete_some(self.db, self.dialect, self.tenant, "deliveries", "key",
+                           "status = 'sent' AND started_at < ? AND NOT EXISTS (SELECT 1 FROM jobs "
+                           "WHERE jobs.tenant_id = deliveries.tenant_id AND jobs.key = deliveries.key "
+                           "AND jobs.status IN ('pending', 'running'))",
                            [self.clock() - older_than], limit)
 
 
@@ -511,39 +531,43 @@ def _audit_entry(row: Row) -> AuditEntry:
 
 
 class SqlAudit:
-    def __init__(self, db: Executor, clock: Clock) -> None:
+    def __init__(self, db: Executor, clock: Clock, tenant: str) -> None:
         self.db = db
         self.clock = clock
+        self.tenant = tenant
 
     def for_invoice(self, invoice_id: str) -> list[AuditEntry]:
         return [_audit_entry(row) for row in self.db.rows(
-            "SELECT * FROM audit WHERE invoice_id = ? ORDER BY at, id", [invoice_id])]
+            "SELECT * FROM audit WHERE tenant_id = ? AND invoice_id = ? ORDER BY at, id", [self.tenant, invoice_id])]
 
     def add(self, actor: str, action: str, invoice_id: str | None, stripe_ids: dict[str, Any],
             detail: dict[str, Any]) -> None:
         self.db.execute(
-            "INSERT INTO audit (at, actor, action, invoice_id, stripe_ids, detail) VALUES (?, ?, ?, ?, ?, ?)",
-            [self.clock(), actor, action, invoice_id, json.dumps(stripe_ids), json.dumps(detail)])
+            "INSERT INTO audit (tenant_id, at, actor, action, invoice_id, stripe_ids, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [self.tenant, self.clock(), actor, action, invoice_id, json.dumps(stripe_ids), json.dumps(detail)])
 
 
 class SqlRoutes:
-    def __init__(self, db: Executor, clock: Clock) -> None:
+    def __init__(self, db: Executor, clock: Clock, tenant: str) -> None:
         self.db = db
         self.clock = clock
+        self.tenant = tenant
 
     def lookup(self, kind: str, key: str) -> str | None:
-        row = self.db.one("SELECT channel_id FROM routes WHERE kind = ? AND key = ?", [kind, key])
+        row = self.db.one("SELECT channel_id FROM routes WHERE tenant_id = ? AND kind = ? AND key = ?",
+                          [self.tenant, kind, key])
         return str(row["channel_id"]) if row else None
 
     def all(self) -> list[Route]:
         return [Route(row["kind"], row["key"], row["channel_id"], row["set_by"], float(row["at"]))
-                for row in self.db.rows("SELECT * FROM routes ORDER BY kind, key")]
+                for row in self.db.rows("SELECT * FROM routes WHERE tenant_id = ? ORDER BY kind, key", [self.tenant])]
 
     def set(self, kind: str, key: str, channel_id: str, set_by: str) -> None:
         self.db.execute(
-            "INSERT INTO routes (kind, key, channel_id, set_by, at) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (kind, key) DO UPDATE SET channel_id = excluded.channel_id, set_by = excluded.set_by, "
-            "at = excluded.at", [kind, key, channel_id, set_by, self.clock()])
+            "INSERT INTO routes (tenant_id, kind, key, channel_id, set_by, at) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (tenant_id, kind, key) DO UPDATE SET channel_id = excluded.channel_id, "
+            "set_by = excluded.set_by, at = excluded.at", [self.tenant, kind, key, channel_id, set_by, self.clock()])
 
 
 # --- the outbox: jobs queued in the unit of work -------------------------------------------------
@@ -552,9 +576,11 @@ _FINISHED = "status IN ('done', 'failed')"
 
 
 class SqlJobOutbox:
-    def __init__(self, db: Executor, clock: Clock, lanes_touched: set[str], dialect: Dialect = SQLITE) -> None:
+    def __init__(self, db: Executor, clock: Clock, tenant: str, lanes_touched: set[str],
+                 dialect: Dialect = SQLITE) -> None:
         self.db = db
         self.clock = clock
+        self.tenant = tenant
         self.lanes_touched = lanes_touched
         self.dialect = dialect
 
@@ -563,19 +589,20 @@ class SqlJobOutbox:
         if not jobs:
             return
         now = self.clock()
-        insert_rows(self.db, "INSERT INTO jobs (kind, key, lane, payload, status, attempts, run_after, lease_until, "
-                             "created_at, updated_at) VALUES ",
-                    [[payload.KIND, key, payload.lane().value, payload.model_dump_json(), "pending", 0, now, 0, now,
-                      now] for payload, key in jobs], " ON CONFLICT (key) DO NOTHING")
+        insert_rows(self.db, "INSERT INTO jobs (tenant_id, kind, key, lane, payload, status, attempts, run_after, "
+                             "lease_until, created_at, updated_at) VALUES ",
+                    [[self.tenant, payload.KIND, key, payload.lane().value, payload.model_dump_json(), "pending", 0,
+                      now, 0, now, now] for payload, key in jobs], " ON CONFLICT (tenant_id, key) DO NOTHING")
         self.lanes_touched.update(payload.lane().value for payload, _ in jobs)
 
     def add(self, payload: JobPayload, key: str, *, delay: float = 0.0, channel: str | None = None) -> bool:
         now = self.clock()
         lane = payload.lane().value
         added = self.db.execute(
-            "INSERT INTO jobs (kind, key, lane, payload, status, attempts, run_after, lease_until, created_at, "
-            "updated_at, channel) VALUES (?, ?, ?, ?, 'pending', 0, ?, 0, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-            [payload.KIND, key, lane, payload.model_dump_json(), now + delay, now, now, channel]) == 1
+            "INSERT INTO jobs (tenant_id, kind, key, lane, payload, status, attempts, run_after, lease_until, "
+            "created_at, updated_at, channel) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, 0, ?, ?, ?) "
+            "ON CONFLICT (tenant_id, key) DO NOTHING",
+            [self.tenant, payload.KIND, key, lane, payload.model_dump_json(), now + delay, now, now, channel]) == 1
         if added:
             self.lanes_touched.add(lane)
         return added
@@ -584,8 +611,10 @@ class SqlJobOutbox:
         """Delete up to `limit` jobs done or failed more than `older_than` seconds ago. Pending and
         running jobs stay, and so does a failed notice of a digest still being posted (the digest's
         next claim takes it up again)."""
-        return delete_some(self.db, self.dialect, "jobs", "id",
-                           f"{_FINISHED} AND updated_at < ? AND (digest_key IS NULL OR status = 'done' OR NOT EXISTS "
+        return delete_some(self.db, self.dialect, self.tenant, "jobs", "id",
+                           f"{_FINISHED} AND updated_at < ? AND (digest_key IS NULL "
+                           "OR status = 'done' "
+                           "OR NOT EXISTS "
                            "(SELECT 1 FROM jobs d WHERE d.digest_key = jobs.digest_key AND d.status IN ('pending', "
                            "'running')))", [self.clock() - older_than], limit)
 
@@ -593,16 +622,17 @@ class SqlJobOutbox:
 class SqlRepositories:
     """Every repository on one executor: what a unit of work (or a reader) hands out."""
 
-    def __init__(self, db: Executor, clock: Clock, dialect: Dialect = SQLITE,
+    def __init__(self, db: Executor, clock: Clock, tenant: str, dialect: Dialect = SQLITE,
                  lanes_touched: set[str] | None = None) -> None:
-        self._customers = SqlCustomers(db, clock)
-        self._prices = SqlPrices(db, clock)
-        self._invoices = SqlInvoices(db, clock, dialect)
-        self._events = SqlEvents(db, clock, dialect)
-        self._deliveries = SqlDeliveries(db, clock, dialect)
-        self._audit = SqlAudit(db, clock)
-        self._routes = SqlRoutes(db, clock)
-        self._jobs = SqlJobOutbox(db, clock, lanes_touched if lanes_touched is not None else set(), dialect)
+        self.tenant = tenant
+        self._customers = SqlCustomers(db, clock, tenant)
+        self._prices = SqlPrices(db, clock, tenant)
+        self._invoices = SqlInvoices(db, clock, tenant, dialect)
+        self._events = SqlEvents(db, clock, tenant, dialect)
+        self._deliveries = SqlDeliveries(db, clock, tenant, dialect)
+        self._audit = SqlAudit(db, clock, tenant)
+        self._routes = SqlRoutes(db, clock, tenant)
+        self._jobs = SqlJobOutbox(db, clock, tenant, lanes_touched if lanes_touched is not None else set(), dialect)
 
     @property
     def customers(self) -> SqlCustomers:

@@ -27,7 +27,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.store.ports import Store, UnitOfWork
+from bot.store.ports import UnitOfWork
+from bot.store.scope import TenantScope
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class Pruned:
 class Pruner:
     """`prune()` deletes what is past its retention; the periodic `PruneTables` job calls it."""
 
-    def __init__(self, store: Store, job_retention_days: float, *, chunk: int = PRUNE_CHUNK,
+    def __init__(self, store: TenantScope, job_retention_days: float, *, chunk: int = PRUNE_CHUNK,
                  pause: float = CHUNK_PAUSE) -> None:
         if job_retention_days < 1:
             raise ValueError("jobs are kept at least a day: Slack may resend a request within the hour")

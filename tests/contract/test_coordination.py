@@ -14,8 +14,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bot.domain.tenants import DEFAULT_TENANT
 from bot.store.ports import Store
 from tests.contract.conftest import BACKENDS, FakeClock
+
+T = DEFAULT_TENANT  # the tenant these tests write and read (isolation is tested with a second one)
 
 INTERVAL = 1.0  # Slack's pace: one post a second per channel
 RETRY_AFTER = 30.0
@@ -32,7 +35,7 @@ def elapse(backend: str, clock: FakeClock, seconds: float) -> None:
 # --- the pace ----------------------------------------------------------------------------------
 def test_two_stores_get_one_slot_per_interval_between_them(backend: str, store: Store,
                                                            make_store: Callable[[], Store], clock: FakeClock) -> None:
-    one, two = store.pace(INTERVAL), make_store().pace(INTERVAL)
+    one, two = store.pace(INTERVAL, T), make_store().pace(INTERVAL, T)
     assert one.claim("CPAY") == 0.0
     wait = two.claim("CPAY")
     assert 0.0 < wait <= INTERVAL  # the other replica waits for the rest of the interval
@@ -43,7 +46,7 @@ def test_two_stores_get_one_slot_per_interval_between_them(backend: str, store: 
 
 
 def test_claimers_racing_for_one_channel_get_one_slot(store: Store, make_store: Callable[[], Store]) -> None:
-    paces = [store.pace(INTERVAL), make_store().pace(INTERVAL)] * 4  # four threads of each replica
+    paces = [store.pace(INTERVAL, T), make_store().pace(INTERVAL, T)] * 4  # four threads of each replica
     start = threading.Barrier(len(paces))
     waits: list[float] = []
 
@@ -63,7 +66,7 @@ def test_claimers_racing_for_one_channel_get_one_slot(store: Store, make_store: 
 def test_a_retry_after_one_store_heard_delays_the_others_claims(backend: str, store: Store,
                                                                 make_store: Callable[[], Store],
                                                                 clock: FakeClock) -> None:
-    one, two = store.pace(INTERVAL), make_store().pace(INTERVAL)
+    one, two = store.pace(INTERVAL, T), make_store().pace(INTERVAL, T)
     assert one.claim("CPAY") == 0.0
     one.reserve("CPAY", RETRY_AFTER)  # Slack answered 429 with Retry-After: 30
     wait = two.claim("CPAY")
@@ -78,7 +81,7 @@ def test_a_retry_after_one_store_heard_delays_the_others_claims(backend: str, st
 def test_a_post_pushes_the_next_slot_an_interval_past_its_end(backend: str, store: Store,
                                                               make_store: Callable[[], Store],
                                                               clock: FakeClock) -> None:
-    one, two = store.pace(INTERVAL), make_store().pace(INTERVAL)
+    one, two = store.pace(INTERVAL, T), make_store().pace(INTERVAL, T)
     assert one.claim("CPAY") == 0.0
     elapse(backend, clock, 0.5)  # the post took half a second
     one.reserve("CPAY")
@@ -88,7 +91,7 @@ def test_a_post_pushes_the_next_slot_an_interval_past_its_end(backend: str, stor
 
 
 def test_channels_keep_paces_of_their_own(store: Store, make_store: Callable[[], Store]) -> None:
-    one, two = store.pace(INTERVAL), make_store().pace(INTERVAL)
+    one, two = store.pace(INTERVAL, T), make_store().pace(INTERVAL, T)
     assert one.claim("CPAY") == 0.0
     assert two.claim("CSALES") == 0.0
     one.reserve("CVIP", RETRY_AFTER)
@@ -101,7 +104,7 @@ def test_the_pace_is_timed_by_the_database_not_by_the_stores_clocks(backend: str
                                                                      clock: FakeClock, tmp_path: Path) -> None:
     if backend == "sqlite":
         # One SQLite file is one host: the store's clock times the pace (so tests may move it).
-        one, two = store.pace(INTERVAL), make_store().pace(INTERVAL)
+        one, two = store.pace(INTERVAL, T), make_store().pace(INTERVAL, T)
         assert one.claim("CPAY") == 0.0 and two.claim("CPAY") > 0.0
         clock.advance(INTERVAL)
         assert two.claim("CPAY") == 0.0
@@ -110,13 +113,13 @@ def test_the_pace_is_timed_by_the_database_not_by_the_stores_clocks(backend: str
     behind, ahead = BACKENDS[backend](tmp_path, FakeClock(1_000_000.0)), BACKENDS[backend](
         tmp_path, FakeClock(clock.now + 5_400.0))
     try:
-        early, late = behind.pace(INTERVAL), ahead.pace(INTERVAL)
+        early, late = behind.pace(INTERVAL, T), ahead.pace(INTERVAL, T)
         assert early.claim("CPAY") == 0.0
         assert 0.0 < late.claim("CPAY") <= INTERVAL  # the late clock's replica still waits
         late.reserve("CPAY", RETRY_AFTER)
         assert RETRY_AFTER - 5 < early.claim("CPAY") <= RETRY_AFTER + INTERVAL  # not an hour and a half
         clock.advance(10_000.0)  # no store's clock moving frees a slot
-        assert store.pace(INTERVAL).claim("CPAY") > 0.0
+        assert store.pace(INTERVAL, T).claim("CPAY") > 0.0
     finally:
         behind.close()
         ahead.close()

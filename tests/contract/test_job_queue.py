@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from bot.domain.tenants import DEFAULT_TENANT
 from bot.jobs.model import Job, JobPayload, Lane
 from bot.jobs.payloads import ChannelNotice, CreateInvoice, ProcessEvent, RefreshCatalog, RefreshMessage
 from bot.store.ports import Store
@@ -14,7 +15,7 @@ LEASE = 30.0
 
 
 def add(store: Store, payload: JobPayload, key: str, delay: float = 0.0, channel: str | None = None) -> bool:
-    with store.unit_of_work() as uow:
+    with store.unit_of_work(DEFAULT_TENANT) as uow:
         added = uow.jobs.add(payload, key, delay=delay, channel=channel)
         uow.commit()
     return added
@@ -103,7 +104,7 @@ def test_retry_counts_an_attempt_and_defer_does_not(store: Store, clock: FakeClo
 
 def test_lanes_are_claimed_separately_oldest_first(store: Store, clock: FakeClock) -> None:
     for number in range(1000):
-        with store.unit_of_work() as uow:
+        with store.unit_of_work(DEFAULT_TENANT) as uow:
             uow.events.record({"id": f"evt_{number}", "type": "invoice.paid"}, "{}")
             uow.jobs.add(ProcessEvent(event_id=f"evt_{number}"), f"event:evt_{number}")
             uow.commit()
@@ -231,7 +232,7 @@ def test_a_notice_whose_post_was_begun_is_never_folded_into_a_digest(store: Stor
             channel="CPAY")
     interrupted = claim_one(store, Lane.BULK, "dead-worker")
     assert interrupted is not None and interrupted.key == "notice:0"
-    with store.unit_of_work() as uow:
+    with store.unit_of_work(DEFAULT_TENANT) as uow:
         uow.deliveries.begin(interrupted.key, "CPAY", None)
         uow.commit()
     clock.advance(LEASE + 1)

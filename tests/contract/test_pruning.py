@@ -7,18 +7,21 @@ from typing import Any
 
 import pytest
 
+from bot.domain.tenants import DEFAULT_TENANT
 from bot.jobs.model import JobPayload, Lane
 from bot.jobs.payloads import ChannelNotice, ProcessEvent, PublishHome, RefreshCatalog, RefreshMessage
 from bot.store.ports import Store, UnitOfWork
 from bot.store.retention import DAY, Pruned, Pruner
 from tests.contract.conftest import FakeClock
 
+T = DEFAULT_TENANT  # the tenant these tests write and read (isolation is tested with a second one)
+
 LEASE = 30.0
 WEEK = 7 * DAY
 
 
 def write(store: Store, change: Callable[[UnitOfWork], Any]) -> Any:
-    with store.unit_of_work() as uow:
+    with store.unit_of_work(T) as uow:
         result = change(uow)
         uow.commit()
     return result
@@ -109,12 +112,12 @@ def test_a_decided_event_is_remembered_30_days_and_an_undecided_one_for_ever(sto
     assert not record(store, "evt_decided")  # still a duplicate at 29 days
     clock.advance(DAY + 1)
     assert write(store, lambda uow: uow.events.prune_decided(30 * DAY, 1000)) == 1
-    assert store.reads.events.get("evt_decided") is None
-    assert store.reads.events.get("evt_undecided") is not None  # never decided: never pruned
-    assert store.reads.events.get("evt_late") is not None  # decided only a day ago
+    assert store.reads(T).events.get("evt_decided") is None
+    assert store.reads(T).events.get("evt_undecided") is not None  # never decided: never pruned
+    assert store.reads(T).events.get("evt_late") is not None  # decided only a day ago
     clock.advance(365 * DAY)
     assert write(store, lambda uow: uow.events.prune_decided(30 * DAY, 1000)) == 1
-    assert store.reads.events.get("evt_undecided") is not None
+    assert store.reads(T).events.get("evt_undecided") is not None
     assert not record(store, "evt_undecided")
 
 
@@ -133,8 +136,9 @@ def test_sent_posts_are_forgotten_after_30_days_and_unfinished_ones_kept(store: 
     assert write(store, lambda uow: uow.deliveries.prune_sent(30 * DAY, 1000)) == 0
     clock.advance(DAY + 1)
     assert write(store, lambda uow: uow.deliveries.prune_sent(30 * DAY, 1000)) == 1
-    assert store.reads.deliveries.get("notice:sent") is None
-    sending, waiting = store.reads.deliveries.get("notice:sending"), store.reads.deliveries.get("notice:job-waiting")
+    assert store.reads(T).deliveries.get("notice:sent") is None
+    deliveries = store.reads(T).deliveries
+    sending, waiting = deliveries.get("notice:sending"), deliveries.get("notice:job-waiting")
     assert sending is not None and not sending.sent
     assert waiting is not None and waiting.ts == "1.2"
 
@@ -149,12 +153,12 @@ class CountingStore:
 
     def unit_of_work(self) -> UnitOfWork:
         self.transactions += 1
-        return self.store.unit_of_work()
+        return self.store.unit_of_work(T)
 
 
 def fill(store: Store, count: int) -> None:
     """`count` of each: a done job, a decided event, a sent post."""
-    with store.unit_of_work() as uow:
+    with store.unit_of_work(T) as uow:
         uow.events.record_many([({"id": f"evt_{n}", "type": "invoice.paid"}, "{}") for n in range(count)])
         uow.jobs.add_many([(ProcessEvent(event_id=f"evt_{n}"), f"event:evt_{n}") for n in range(count)])
         for n in range(count):
@@ -173,18 +177,18 @@ def test_pruning_goes_on_chunk_after_chunk_until_nothing_is_left(store: Store, c
     assert pruned == Pruned(jobs=2_500, events=2_500, deliveries=2_500) and pruned.total == 7_500
     assert counting.transactions == 9  # three chunks of each table: 1,000, 1,000, then 500
     assert store.queue.stats().counts == {}
-    assert store.reads.events.get("evt_0") is None and store.reads.deliveries.get("notice:evt_0:CPAY") is None
+    assert store.reads(T).events.get("evt_0") is None and store.reads(T).deliveries.get("notice:evt_0:CPAY") is None
     assert Pruner(counting, 7, chunk=1_000, pause=0).prune() == Pruned()  # type: ignore[arg-type]
 
 
 def test_events_and_posts_outlive_a_job_retention_longer_than_30_days(store: Store, clock: FakeClock) -> None:
     fill(store, 10)
     clock.advance(31 * DAY)
-    assert Pruner(store, 45, pause=0).prune() == Pruned()
+    assert Pruner(store.tenant(T), 45, pause=0).prune() == Pruned()
     clock.advance(15 * DAY)
-    assert Pruner(store, 45, pause=0).prune() == Pruned(jobs=10, events=10, deliveries=10)
+    assert Pruner(store.tenant(T), 45, pause=0).prune() == Pruned(jobs=10, events=10, deliveries=10)
 
 
 def test_a_retention_under_a_day_is_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="at least a day"):
-        Pruner(store, 0)
+        Pruner(store.tenant(T), 0)

@@ -40,6 +40,7 @@ from bot.store.coordination import SqlChannelPace, SqlLeases
 from bot.store.migrations import load
 from bot.store.queue import SqlJobQueue
 from bot.store.repositories import POSTGRES, Clock, Executor, Row, SqlRepositories
+from bot.store.scope import TenantScope
 
 logger = logging.getLogger(__name__)
 
@@ -189,13 +190,13 @@ class _UnitExecutor:
 
 
 class PostgresUnitOfWork(SqlRepositories):
-    def __init__(self, store: PostgresStore) -> None:
+    def __init__(self, store: PostgresStore, tenant: str) -> None:
         self._store = store
         self._lanes: set[str] = set()
         self._executor = _UnitExecutor()
         self._connection: Connection | None = None
         self._committed = False
-        super().__init__(self._executor, store.clock, POSTGRES, self._lanes)
+        super().__init__(self._executor, store.clock, tenant, POSTGRES, self._lanes)
 
     def __enter__(self) -> PostgresUnitOfWork:
         self._connection = self._store._begin()
@@ -263,16 +264,21 @@ class PostgresStore:
         except BaseException:
             self._pool.close()
             raise
-        self._reads = SqlRepositories(self._reader, clock, POSTGRES)
+        self._reads: dict[str, SqlRepositories] = {}
         self._queue = SqlJobQueue(self._transaction, self._reader, clock, POSTGRES)
         self._leases = SqlLeases(self._autocommit, clock, POSTGRES)
         if listen:
             self._listener = _Listener(url, notify_channel, self._heard)
             self._listener.start()
 
-    @property
-    def reads(self) -> SqlRepositories:
-        return self._reads
+    def reads(self, tenant: str) -> SqlRepositories:
+        reads = self._reads.get(tenant)
+        if reads is None:
+            reads = self._reads[tenant] = SqlRepositories(self._reader, self.clock, tenant, POSTGRES)
+        return reads
+
+    def tenant(self, tenant: str) -> TenantScope:
+        return TenantScope(self, tenant)
 
     @property
     def queue(self) -> SqlJobQueue:
@@ -282,13 +288,13 @@ class PostgresStore:
     def leases(self) -> SqlLeases:
         return self._leases
 
-    def unit_of_work(self) -> PostgresUnitOfWork:
-        return PostgresUnitOfWork(self)
+    def unit_of_work(self, tenant: str) -> PostgresUnitOfWork:
+        return PostgresUnitOfWork(self, tenant)
 
-    def pace(self, interval: float) -> SqlChannelPace:
+    def pace(self, interval: float, tenant: str) -> SqlChannelPace:
         # Each claim is one autocommit statement on a pool connection: one round trip, its row
         # lock held only while the statement runs, timed by the server's clock.
-        return SqlChannelPace(self._autocommit, self.clock, POSTGRES, interval)
+        return SqlChannelPace(self._autocommit, self.clock, POSTGRES, interval, tenant)
 
     def on_commit(self, callback: OnCommit) -> None:
         self._subscribers.append(callback)

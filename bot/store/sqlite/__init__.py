@@ -23,6 +23,7 @@ from bot.store.coordination import SqlChannelPace, SqlLeases
 from bot.store.migrations import load
 from bot.store.queue import SqlJobQueue
 from bot.store.repositories import SQLITE, Clock, Executor, Row, SqlRepositories
+from bot.store.scope import TenantScope
 
 logger = logging.getLogger(__name__)
 
@@ -116,12 +117,12 @@ def _create_private(path: str) -> None:
 
 
 class SqliteUnitOfWork(SqlRepositories):
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: SqliteStore, tenant: str) -> None:
         self._store = store
         self._lanes: set[str] = set()
         self._committed = False
         self._open = False
-        super().__init__(ConnectionExecutor(store._writer), store.clock, SQLITE, self._lanes)
+        super().__init__(ConnectionExecutor(store._writer), store.clock, tenant, SQLITE, self._lanes)
 
     def __enter__(self) -> SqliteUnitOfWork:
         self._store._begin()
@@ -160,13 +161,18 @@ class SqliteStore:
         self._reader = PooledReader(lambda: _connect(path, query_only=True))
         if migrate:
             apply_migrations(self)
-        self._reads = SqlRepositories(self._reader, clock)
+        self._reads: dict[str, SqlRepositories] = {}
         self._queue = SqlJobQueue(self._transaction, self._reader, clock, SQLITE)
         self._leases = SqlLeases(self._transaction, clock, SQLITE)
 
-    @property
-    def reads(self) -> SqlRepositories:
-        return self._reads
+    def reads(self, tenant: str) -> SqlRepositories:
+        reads = self._reads.get(tenant)
+        if reads is None:
+            reads = self._reads[tenant] = SqlRepositories(self._reader, self.clock, tenant)
+        return reads
+
+    def tenant(self, tenant: str) -> TenantScope:
+        return TenantScope(self, tenant)
 
     @property
     def queue(self) -> SqlJobQueue:
@@ -176,13 +182,13 @@ class SqliteStore:
     def leases(self) -> SqlLeases:
         return self._leases
 
-    def unit_of_work(self) -> SqliteUnitOfWork:
-        return SqliteUnitOfWork(self)
+    def unit_of_work(self, tenant: str) -> SqliteUnitOfWork:
+        return SqliteUnitOfWork(self, tenant)
 
-    def pace(self, interval: float) -> SqlChannelPace:
+    def pace(self, interval: float, tenant: str) -> SqlChannelPace:
         # A short write transaction per claim, like the queue's: the writer connection is shared by
         # the store's threads, so even one statement on it goes under the write lock.
-        return SqlChannelPace(self._transaction, self.clock, SQLITE, interval)
+        return SqlChannelPace(self._transaction, self.clock, SQLITE, interval, tenant)
 
     def on_commit(self, callback: OnCommit) -> None:
         self._subscribers.append(callback)
