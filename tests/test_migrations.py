@@ -51,12 +51,17 @@ def test_a_database_made_by_the_first_invoicebot_upgrades_with_nothing_lost(tmp_
         assert [p.stripe_id for p in store.reads(DEFAULT_TENANT).prices.search("gold")] == ["price_legacy1"]
         decided = store.reads(DEFAULT_TENANT).events.get("evt_legacy1")
         assert decided is not None and decided.outcome is not None and decided.processed_at is None
-        assert store.reads(DEFAULT_TENANT).audit.for_invoice("in_legacy1")[0].stripe_ids == {"invoice": "in_legacy1",
-                                                                            "customer": "cus_legacy1"}
+        assert store.reads(DEFAULT_TENANT).audit.for_invoice("in_legacy1")[0].stripe_ids == {
+            "invoice": "in_legacy1", "customer": "cus_legacy1"}
+        # Everything moved into the one tenant of a single-workspace deployment; another sees none of it.
+        assert store.reads("t_other").invoices.get("in_legacy1") is None
+        assert store.reads("t_other").customers.by_email("jenny@example.com") is None
         assert store.reads(DEFAULT_TENANT).routes.lookup("customer", "jenny@example.com") == "CVIP"
         assert store.queue.stats().counts == {"done": 1, "pending": 4}
         # Every pending job found its lane; the webhook jobs no longer jump the queue (run_after was 0).
-        claimed = {lane.value: [job.kind for job in store.queue.claim(lane.value, "t", 30, limit=10)] for lane in Lane}
+        jobs = {lane.value: store.queue.claim(lane.value, "t", 30, limit=10) for lane in Lane}
+        assert {job.tenant_id for claimed in jobs.values() for job in claimed} == {DEFAULT_TENANT}
+        claimed = {lane: [job.kind for job in claimed] for lane, claimed in jobs.items()}
         assert claimed == {"replies": [], "interactive": ["create_invoice"],
                            "events": ["stripe_event", "stripe_event"], "own_events": [],
                            "own": [], "bulk": ["channel_notice"],

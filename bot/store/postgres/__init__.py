@@ -37,6 +37,7 @@ from psycopg_pool import ConnectionPool
 from bot.errors import StoreUnavailable
 from bot.jobs.model import Lane
 from bot.store.coordination import SqlChannelPace, SqlLeases
+from bot.store.directory import SqlDirectory
 from bot.store.migrations import load
 from bot.store.queue import SqlJobQueue
 from bot.store.repositories import POSTGRES, Clock, Executor, Row, SqlRepositories
@@ -267,6 +268,7 @@ class PostgresStore:
         self._reads: dict[str, SqlRepositories] = {}
         self._queue = SqlJobQueue(self._transaction, self._reader, clock, POSTGRES)
         self._leases = SqlLeases(self._autocommit, clock, POSTGRES)
+        self._directory = SqlDirectory(self._transaction, self._reader, clock, POSTGRES)
         if listen:
             self._listener = _Listener(url, notify_channel, self._heard)
             self._listener.start()
@@ -287,6 +289,10 @@ class PostgresStore:
     @property
     def leases(self) -> SqlLeases:
         return self._leases
+
+    @property
+    def directory(self) -> SqlDirectory:
+        return self._directory
 
     def unit_of_work(self, tenant: str) -> PostgresUnitOfWork:
         return PostgresUnitOfWork(self, tenant)

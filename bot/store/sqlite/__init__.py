@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from bot.store.coordination import SqlChannelPace, SqlLeases
+from bot.store.directory import SqlDirectory
 from bot.store.migrations import load
 from bot.store.queue import SqlJobQueue
 from bot.store.repositories import SQLITE, Clock, Executor, Row, SqlRepositories
@@ -164,6 +165,7 @@ class SqliteStore:
         self._reads: dict[str, SqlRepositories] = {}
         self._queue = SqlJobQueue(self._transaction, self._reader, clock, SQLITE)
         self._leases = SqlLeases(self._transaction, clock, SQLITE)
+        self._directory = SqlDirectory(self._transaction, self._reader, clock, SQLITE)
 
     def reads(self, tenant: str) -> SqlRepositories:
         reads = self._reads.get(tenant)
@@ -181,6 +183,10 @@ class SqliteStore:
     @property
     def leases(self) -> SqlLeases:
         return self._leases
+
+    @property
+    def directory(self) -> SqlDirectory:
+        return self._directory
 
     def unit_of_work(self, tenant: str) -> SqliteUnitOfWork:
         return SqliteUnitOfWork(self, tenant)
