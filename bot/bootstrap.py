@@ -13,9 +13,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from slack_bolt import App
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
 import handlers
@@ -34,6 +35,7 @@ from bot.jobs.schedule import Periodic, Scheduler
 from bot.jobs.worker import LaneConfig, LaneSignals, WorkerHealth, Workers
 from bot.metrics import Metrics, Sample
 from bot.people import People
+from bot.secrets import SecretBox, SecretKind
 from bot.services.browse import Browser
 from bot.services.catalog import Catalog
 from bot.services.invoicing import Invoicing
@@ -94,25 +96,38 @@ class Workspaces:
 
     def __init__(self, setup: Callable[[str], WorkspaceSetup | None], assemble: Callable[[WorkspaceSetup], Workspace],
                  *, tenant_of_team: Callable[[str | None, str | None], str | None],
-                 active: Callable[[], list[str]]) -> None:
+                 active: Callable[[], list[str]], ttl: float | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self._setup = setup
         self._assemble = assemble
         self._tenant_of_team = tenant_of_team
         self.active = active  # the tenants whose periodic jobs run
-        self._built: dict[str, Workspace] = {}
+        # How long a built workspace is kept: another process (a replica, the worker process) may have
+        # reconnected its Stripe account or seen it uninstall meanwhile. None: kept for good (env mode).
+        self._ttl = ttl
+        self._monotonic = monotonic
+        self._built: dict[str, tuple[Workspace, float]] = {}
         self._lock = threading.Lock()
 
+    def _fresh(self, tenant_id: str) -> Workspace | None:
+        entry = self._built.get(tenant_id)
+        if entry is None or (self._ttl is not None and self._monotonic() - entry[1] > self._ttl):
+            return None
+        return entry[0]
+
     def get(self, tenant_id: str) -> Workspace:
-        built = self._built.get(tenant_id)
+        built = self._fresh(tenant_id)
         if built is not None:
             return built
         with self._lock:
-            built = self._built.get(tenant_id)
+            built = self._fresh(tenant_id)
             if built is None:
                 setup = self._setup(tenant_id)
                 if setup is None:
+                    self._built.pop(tenant_id, None)
                     raise UnknownTenant(tenant_id)
-                built = self._built[tenant_id] = self._assemble(setup)
+                built = self._assemble(setup)
+                self._built[tenant_id] = (built, self._monotonic())
         return built
 
     def forget(self, tenant_id: str) -> None:
@@ -152,6 +167,7 @@ class Bot:
     # Socket Mode only: the database's lease on it (Slack would split its events between two
     # instances connected at once).
     socket_mode_lease: InstanceLease | None = field(default=None)
+    secret_box: SecretBox | None = field(default=None)  # OAuth mode: seals and opens each workspace's secrets
 
     # The one workspace of a deployment configured from the environment (SLACK_MODE=env).
     @property
@@ -247,6 +263,63 @@ def refuse_accidental_oauth(environ: Mapping[str, str]) -> None:
                            "or set SLACK_MODE=oauth"])
 
 
+WORKSPACE_TTL_SECONDS = 30.0
+
+
+def installed_workspaces(settings: Settings, store: Store, box: SecretBox, metrics: Metrics,
+                         clock: Callable[[], float]) -> Workspaces:
+    """SLACK_MODE=oauth: every workspace that installed the app, with its own bot token and Stripe key."""
+    directory = store.directory
+
+    def tenant_of_team(team_id: str | None, enterprise_id: str | None) -> str | None:
+        tenant = directory.by_team(team_id) if team_id else None
+        return tenant.id if tenant is not None and tenant.active else None
+
+    def setup(tenant_id: str) -> WorkspaceSetup | None:
+        tenant = directory.get(tenant_id)
+        installation = directory.installation(tenant_id) if tenant is not None and tenant.active else None
+        if tenant is None or installation is None:
+            return None
+        token = box.decrypt(tenant_id, SecretKind.SLACK_BOT_TOKEN, installation.bot_token)
+        web_client = build_web_client(token, settings.slack_api_url, metrics=metrics)
+        connection = directory.stripe(tenant_id)
+        key = box.decrypt(tenant_id, SecretKind.STRIPE_API_KEY, connection.api_key) if connection else ""
+        # Whoever installed the app administers it until the workspace names its admins.
+        admins = frozenset(tenant.settings.admins or (installation.installer_user_id,))
+        lists = AccessLists(frozenset(tenant.settings.creators), admins, frozenset(tenant.settings.viewers))
+
+        def key_refused() -> None:
+            if directory.pause_stripe(tenant_id):
+                tell = SlackOut(web_client, settings.response_origins, metrics)
+                for admin in sorted(admins):
+                    tell.dm(admin, ":warning: Stripe refused invoicebot's key for this workspace (it was revoked or "
+                                   "rolled). Invoicing is paused: open invoicebot's App Home and connect Stripe again.")
+            workspaces.forget(tenant_id)
+
+        stripe = StripeGateway(key, settings.stripe_api_base, timeout=settings.stripe_timeout, metrics=metrics,
+                               on_key_refused=key_refused,
+                               paused=connection is not None and connection.paused_at is not None)
+        return WorkspaceSetup(tenant_id, stripe, web_client, lists, tenant.settings.payments_channel)
+
+    workspaces = Workspaces(setup, lambda made: assemble_workspace(made, store, settings, metrics, clock),
+                            tenant_of_team=tenant_of_team,
+                            active=lambda: [tenant for tenant in directory.active() if tenant != DEFAULT_TENANT],
+                            ttl=WORKSPACE_TTL_SECONDS)
+    return workspaces
+
+
+def _authorize(workspaces: Workspaces) -> Callable[..., AuthorizeResult]:
+    def authorize(team_id: str | None, enterprise_id: str | None) -> AuthorizeResult | None:
+        """None for a workspace without the app: Bolt answers that it must be installed."""
+        services = workspaces.services_for(team_id, enterprise_id)
+        if services is None:
+            return None
+        token = workspaces.get(services.tenant_id).slack.client.token
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=token)
+
+    return cast(Callable[..., AuthorizeResult], authorize)
+
+
 def assemble_workspace(setup: WorkspaceSetup, store: Store, settings: Settings, metrics: Metrics,
                        clock: Callable[[], float]) -> Workspace:
     """One tenant's use cases, each over that tenant's scope of the store, Slack client and Stripe account."""
@@ -283,19 +356,24 @@ def build(settings: Settings, *, store: Store | None = None, stripe: StripeGatew
     store = store or open_store(settings.database_url, clock=clock, pool_size=settings.database_pool_size)
     signals = LaneSignals()
     metrics = Metrics()
-    stripe = stripe or StripeGateway(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base,
-                                     timeout=settings.stripe_timeout, metrics=metrics)
-    web_client = web_client or build_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url,
-                                                metrics=metrics)
-    # SLACK_MODE=env: one workspace, its token and Stripe key from the environment.
-    only = WorkspaceSetup(DEFAULT_TENANT, stripe, web_client,
-                          AccessLists(settings.creator_ids, settings.admin_ids, settings.viewer_ids),
-                          settings.payments_channel)
-    workspaces = Workspaces(lambda tenant_id: only if tenant_id == DEFAULT_TENANT else None,
-                            lambda setup: assemble_workspace(setup, store, settings, metrics, clock),
-                            tenant_of_team=lambda team_id, enterprise_id: DEFAULT_TENANT,
-                            active=lambda: [DEFAULT_TENANT])
-    workspaces.get(DEFAULT_TENANT)  # built now: a wiring mistake stops the start, not the first request
+    box = SecretBox(settings.encryption_master_keys) if settings.encryption_master_keys else None
+    if settings.slack_mode is SlackMode.OAUTH:
+        assert box is not None  # the settings refuse OAuth mode without ENCRYPTION_KEYS
+        workspaces = installed_workspaces(settings, store, box, metrics, clock)
+    else:
+        stripe = stripe or StripeGateway(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base,
+                                         timeout=settings.stripe_timeout, metrics=metrics)
+        web_client = web_client or build_web_client(settings.slack_bot_token.get_secret_value(),
+                                                    settings.slack_api_url, metrics=metrics)
+        # SLACK_MODE=env: one workspace, its token and Stripe key from the environment.
+        only = WorkspaceSetup(DEFAULT_TENANT, stripe, web_client,
+                              AccessLists(settings.creator_ids, settings.admin_ids, settings.viewer_ids),
+                              settings.payments_channel)
+        workspaces = Workspaces(lambda tenant_id: only if tenant_id == DEFAULT_TENANT else None,
+                                lambda setup: assemble_workspace(setup, store, settings, metrics, clock),
+                                tenant_of_team=lambda team_id, enterprise_id: DEFAULT_TENANT,
+                                active=lambda: [DEFAULT_TENANT])
+        workspaces.get(DEFAULT_TENANT)  # built now: a wiring mistake stops the start, not the first request
     scheduler = Scheduler(store, [Periodic(RefreshCatalog(), CATALOG_REFRESH_SECONDS),
                                   Periodic(SweepOverdue(), OVERDUE_SWEEP_SECONDS),
                                   Periodic(PruneTables(), PRUNE_SECONDS)], clock, tenants=workspaces.active)
@@ -307,7 +385,10 @@ def build(settings: Settings, *, store: Store | None = None, stripe: StripeGatew
     remote_samples = runner.metric_samples if isinstance(runner, WorkerProcess) else list
     store.on_commit(runner.wake)
     bolt = App(
-        client=web_client,
+        client=web_client if settings.slack_mode is SlackMode.ENV else None,
+        # OAuth mode: each request's workspace from the directory (its token decrypted once, cached with
+        # the workspace), never an auth.test per request.
+        authorize=_authorize(workspaces) if settings.slack_mode is SlackMode.OAUTH else None,
         # In HTTP mode `bot/web.py` verifies every request's signature before Bolt parses it; Socket
         # Mode needs none. Verifying again in Bolt would cost each request a second HMAC.
         signing_secret="verified-by-the-http-edge",
@@ -323,4 +404,4 @@ def build(settings: Settings, *, store: Store | None = None, stripe: StripeGatew
     socket_mode_lease = (InstanceLease(store.leases, SOCKET_MODE, refusal=socket_mode_refusal)
                          if settings.socket_mode else None)
     return Bot(settings, store, workspaces, workers, runner, bolt, webhooks, metrics, remote_samples,
-               socket_mode_lease=socket_mode_lease)
+               socket_mode_lease=socket_mode_lease, secret_box=box)

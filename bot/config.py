@@ -121,7 +121,8 @@ class Settings(DatabaseSettings):
     public_url: str = ""
     encryption_keys: SecretStr = SecretStr("")
     stripe_api_base: str = "https://api.stripe.com"
-    payments_channel: str
+    # SLACK_MODE=env: required. SLACK_MODE=oauth: each workspace sets its own (`/invoice settings`).
+    payments_channel: str = ""
     host: str = "0.0.0.0"
     port: int = Field(default=3000, ge=1, le=65535)
     default_currency: str = "usd"
@@ -258,8 +259,8 @@ class Settings(DatabaseSettings):
 
     @field_validator("payments_channel")
     @classmethod
-    def _channel_id_shape(cls, value: str) -> str:
-        if not _CHANNEL_ID.match(value):
+    def _channel_id_shape(cls, value: str, info: ValidationInfo) -> str:
+        if _set_in_its_mode(value, info, needed_in=SlackMode.ENV) and not _CHANNEL_ID.match(value):
             raise ValueError("must be a channel ID like C0123456789, not a channel name")
         return value
 

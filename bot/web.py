@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -30,14 +30,18 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.bootstrap import Bot
+from bot.config import SlackMode
+from bot.errors import StoreUnavailable
 from bot.jobs.model import Lane
 from bot.metrics import Exposition
+from bot.secrets import SecretKind
 from bot.urlencoded import parse_form
-from bot.webhook import MAX_WEBHOOK_BYTES, WebhookReceiver
+from bot.webhook import MAX_WEBHOOK_BYTES, WebhookEndpoint, WebhookReceiver
 
 logger = logging.getLogger(__name__)
 
 STRIPE_PATH = "/stripe/webhook"
+TENANT_STRIPE_PREFIX = "/stripe/webhook/"
 
 MAX_SLACK_BODY_BYTES = 1024 * 1024
 CLOSE = {"connection": "close"}  # the rest of a refused body is not worth reading
@@ -145,10 +149,14 @@ def asgi_app(bot: Bot) -> ASGIApp:
         routes.append(Route("/slack/events", slack_events, methods=["POST"]))
     starlette = Starlette(routes=routes, lifespan=lifespan)
     stripe_door = StripeDoor(bot.webhooks)
+    # SLACK_MODE=oauth: one endpoint per workspace's Stripe account, `/stripe/webhook/<its public id>`.
+    tenant_doors = StripeDoor(bot.webhooks, TenantEndpoints(bot)) if settings.slack_mode is SlackMode.OAUTH else None
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == STRIPE_PATH:
+        if scope["type"] == "http" and scope["path"] == STRIPE_PATH and tenant_doors is None:
             await stripe_door(scope, receive, send)
+        elif scope["type"] == "http" and tenant_doors is not None and scope["path"].startswith(TENANT_STRIPE_PREFIX):
+            await tenant_doors(scope, receive, send)
         else:
             await starlette(scope, receive, send)
 
@@ -183,18 +191,60 @@ def scrape_gauges(bot: Bot) -> Iterator[Metric]:
     yield from (jobs, ages, alive, threads)
 
 
+class TenantEndpoints:
+    """Each workspace's webhook endpoint by the public id in its URL: its tenant and signing secret,
+    read from the directory and kept a short while (a reconnect makes a new secret)."""
+
+    def __init__(self, bot: Bot, ttl: float = 30.0) -> None:
+        self._bot = bot
+        self._ttl = ttl
+        self._known: dict[str, tuple[WebhookEndpoint | None, float]] = {}
+
+    async def __call__(self, public_id: str) -> WebhookEndpoint | None:
+        known = self._known.get(public_id)
+        if known is not None and time.monotonic() - known[1] < self._ttl:
+            return known[0]
+        endpoint = await run_in_threadpool(self._lookup, public_id)
+        if len(self._known) > 10_000:  # ids that were never ours must not grow this without end
+            self._known.clear()
+        self._known[public_id] = (endpoint, time.monotonic())
+        return endpoint
+
+    def _lookup(self, public_id: str) -> WebhookEndpoint | None:
+        directory, box = self._bot.store.directory, self._bot.secret_box
+        tenant = directory.by_public_id(public_id) if public_id else None
+        connection = directory.stripe(tenant.id) if tenant is not None and tenant.active else None
+        if tenant is None or connection is None or box is None:
+            return None
+        return WebhookEndpoint(tenant.id, box.decrypt(tenant.id, SecretKind.STRIPE_WEBHOOK_SECRET,
+                                                      connection.webhook_secret))
+
+
 class StripeDoor:
     """`POST /stripe/webhook` as a bare ASGI app: Stripe's events are the bot's hottest path, and
     Starlette's routing, middleware and Request/Response objects cost as much as the checks
-    themselves. Same rules as `read_body`: a capped read, 413 and close past the limit."""
+    themselves. Same rules as `read_body`: a capped read, 413 and close past the limit. With
+    `endpoints`, the path names the workspace (`/stripe/webhook/<public id>`) and its secret."""
 
-    def __init__(self, webhooks: WebhookReceiver) -> None:
+    def __init__(self, webhooks: WebhookReceiver,
+                 endpoints: Callable[[str], Awaitable[WebhookEndpoint | None]] | None = None) -> None:
         self.webhooks = webhooks
+        self.endpoints = endpoints
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
             await _answer(send, 405, {"error": "POST only"}, close=False)
             return
+        endpoint: WebhookEndpoint | None = None
+        if self.endpoints is not None:
+            try:
+                endpoint = await self.endpoints(scope["path"].removeprefix(TENANT_STRIPE_PREFIX))
+            except StoreUnavailable:
+                await _answer(send, 503, {"error": "the event could not be stored; send it again"}, close=True)
+                return
+            if endpoint is None:
+                await _answer(send, 404, {"error": "no Stripe account is connected at this address"}, close=True)
+                return
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
         if declared is not None and not (declared.isascii() and declared.isdigit()):
@@ -215,7 +265,8 @@ class StripeDoor:
                 await _answer(send, 413, {"error": f"body larger than {MAX_WEBHOOK_BYTES} bytes"}, close=True)
                 return
         signature = headers.get(b"stripe-signature")
-        result = await self.webhooks.receive_async(bytes(body), signature.decode("latin-1") if signature else None)
+        result = await self.webhooks.receive_async(bytes(body), signature.decode("latin-1") if signature else None,
+                                                   endpoint)
         await _answer(send, result.status, result.body, close=False)
 
 

@@ -87,6 +87,35 @@ def bot_settings(database: Path, slack_api_url: str, stripe_url: str, **override
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
+CLIENT_ID = "1234567890.9876543210"
+CLIENT_SECRET = "test-client-secret-0123456789"
+ENCRYPTION_KEY = "kF1vW0m2Bq4yqk0cY6P6bX0dQ2bYq3vF6o1e2vU9c8s="
+
+
+def oauth_bot_settings(database: Path, slack_api_url: str, stripe_url: str, **overrides: Any) -> Settings:
+    """A bot any workspace installs (SLACK_MODE=oauth): no Slack token, Stripe key or payments channel of its own."""
+    port = overrides.pop("port", None) or free_port()
+    values: dict[str, Any] = {
+        "slack_mode": "oauth",
+        "slack_client_id": CLIENT_ID,
+        "slack_client_secret": CLIENT_SECRET,
+        "public_url": f"http://127.0.0.1:{port}",
+        "encryption_keys": ENCRYPTION_KEY,
+        "slack_signing_secret": SIGNING_SECRET,
+        "slack_api_url": slack_api_url,
+        "slack_response_origins": origin(slack_api_url),
+        "stripe_api_base": stripe_url,
+        "database_url": f"sqlite:///{database}",
+        "host": "127.0.0.1",
+        "port": port,
+        "worker_threads": 2,
+        "job_lease_seconds": 2.0,
+        "worker_mode": "inline",
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
 class BotClient:
     """Sends what Slack and Stripe send, signed as they sign it, to a bot at `url`."""
 
@@ -106,9 +135,9 @@ class BotClient:
         return self.http.post("/slack/events", content=body.encode(), headers=headers)
 
     def slash(self, text: str, *, trigger_id: str, response_url: str, user: str = "UREP",
-              channel: str = "CSALES") -> httpx.Response:
+              channel: str = "CSALES", team: str = TEAM_ID) -> httpx.Response:
         body = urlencode({
-            "token": "legacy", "team_id": TEAM_ID, "team_domain": "acme", "channel_id": channel,
+            "token": "legacy", "team_id": team, "team_domain": "acme", "channel_id": channel,
             "channel_name": "sales", "user_id": user, "user_name": "rep", "command": "/invoice", "text": text,
             "api_app_id": "A123", "response_url": response_url, "trigger_id": trigger_id,
         })
@@ -117,11 +146,12 @@ class BotClient:
     def interactive(self, payload: dict[str, Any]) -> httpx.Response:
         return self.post_slack(urlencode({"payload": json.dumps(payload)}))
 
-    def submit(self, view: dict[str, Any], values: dict[str, Any], *, user: str = "UREP") -> httpx.Response:
+    def submit(self, view: dict[str, Any], values: dict[str, Any], *, user: str = "UREP",
+               team: str = TEAM_ID) -> httpx.Response:
         return self.interactive({
             "type": "view_submission",
-            "team": {"id": TEAM_ID, "domain": "acme"},
-            "user": {"id": user, "username": "rep", "team_id": TEAM_ID},
+            "team": {"id": team, "domain": "acme"},
+            "user": {"id": user, "username": "rep", "team_id": team},
             "api_app_id": "A123",
             "trigger_id": f"{uuid.uuid4().int % 10**12}.1.x",
             "view": {**view, "state": {"values": state_values(view, values)}},
@@ -129,12 +159,12 @@ class BotClient:
 
     def block_action(self, action_id: str, value: str, *, user: str = "UREP", channel: str = "CSALES",
                      message_ts: str | None = None, view: dict[str, Any] | None = None,
-                     response_url: str = "", trigger_id: str = "1.2.3", values: dict[str, Any] | None = None
-                     ) -> httpx.Response:
+                     response_url: str = "", trigger_id: str = "1.2.3", values: dict[str, Any] | None = None,
+                     team: str = TEAM_ID) -> httpx.Response:
         payload: dict[str, Any] = {
             "type": "block_actions",
-            "team": {"id": TEAM_ID, "domain": "acme"},
-            "user": {"id": user, "username": "rep", "team_id": TEAM_ID},
+            "team": {"id": team, "domain": "acme"},
+            "user": {"id": user, "username": "rep", "team_id": team},
             "api_app_id": "A123",
             "trigger_id": trigger_id,
             "response_url": response_url,
@@ -163,9 +193,9 @@ class BotClient:
 
     # --- Stripe -> bot -----------------------------------------------------------------------
     def webhook(self, event: dict[str, Any] | str, *, secret: str = WEBHOOK_SECRET,
-                timestamp: int | None = None) -> httpx.Response:
+                timestamp: int | None = None, path: str = "/stripe/webhook") -> httpx.Response:
         raw = event if isinstance(event, str) else json.dumps(event)
-        return self.http.post("/stripe/webhook", content=raw.encode(), headers={
+        return self.http.post(path, content=raw.encode(), headers={
             "Content-Type": "application/json", "Stripe-Signature": stripe_signature(secret, raw, timestamp)})
 
 

@@ -7,14 +7,14 @@ write, returns plain dicts, and turns Stripe's exceptions into `StripeFailure` (
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import stripe
 
 from bot.domain.invoices import MAX_INVOICE_LINES
-from bot.errors import ExternalFailure
+from bot.errors import Defer, ExternalFailure
 from bot.metrics import Metrics
 
 # Bulk line additions go out in batches of this size: large enough that a 250-line invoice
@@ -69,10 +69,24 @@ def _error_message(error: stripe.StripeError) -> str:
     return str(detail or error.user_message or "Stripe refused the request")
 
 
+NOT_CONNECTED = ("This workspace hasn't connected a Stripe account yet: an invoicing admin connects one from "
+                 "invoicebot's App Home")
+# While a workspace's key is refused, its Stripe work waits this long between looks (not an attempt).
+KEY_REFUSED_PAUSE_SECONDS = 300.0
+
+
 class StripeGateway:
+    """One Stripe account's API, through one key. `api_key=""`: no account connected (every call says so).
+    With `on_key_refused` (a workspace's own account), a 401 pauses the work instead of failing it: the
+    callback tells the workspace's admins once, and each job waits until an admin reconnects."""
+
     def __init__(self, api_key: str, api_base: str = "https://api.stripe.com", *, timeout: float = 30.0,
-                 max_network_retries: int = 1, metrics: Metrics | None = None) -> None:
+                 max_network_retries: int = 1, metrics: Metrics | None = None,
+                 on_key_refused: Callable[[], None] | None = None, paused: bool = False) -> None:
         self.metrics = metrics or Metrics()
+        self.connected = bool(api_key)
+        self._on_key_refused = on_key_refused
+        self._paused = paused
         self._client = stripe.StripeClient(
             api_key,
             base_addresses={"api": api_base},
@@ -81,10 +95,20 @@ class StripeGateway:
         )
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if not self.connected:
+            raise StripeFailure(NOT_CONNECTED, retryable=False, code="stripe_not_connected")
+        if self._paused:
+            raise Defer("Stripe refused this workspace's key: waiting for an admin to reconnect",
+                        KEY_REFUSED_PAUSE_SECONDS)
         try:
             result = _to_dict(fn(*args, **kwargs))
         except stripe.StripeError as error:
             self.metrics.stripe_call(_operation(fn), type(error).__name__)
+            if isinstance(error, stripe.AuthenticationError) and self._on_key_refused is not None:
+                self._paused = True
+                self._on_key_refused()
+                raise Defer("Stripe refused this workspace's key: waiting for an admin to reconnect",
+                            KEY_REFUSED_PAUSE_SECONDS) from None
             raise _failure_from(error) from None
         self.metrics.stripe_call(_operation(fn), "ok")
         return result
