@@ -43,6 +43,7 @@ from bot.services.messages import InvoiceMessages
 from bot.services.notifications import POST_INTERVAL, Notifications
 from bot.services.replies import ModalDefaults, Replies
 from bot.services.routing import Routing
+from bot.services.tenancy import Tenancy
 from bot.single_instance import SOCKET_MODE, InstanceLease, socket_mode_refusal
 from bot.store import open_store
 from bot.store.ports import Store
@@ -77,6 +78,7 @@ class Workspace:
     access: Access
     services: Services  # what Slack listeners get for a request from this workspace
     registry: Registry  # what runs this workspace's jobs
+    tenancy: Tenancy
 
 
 @dataclass(frozen=True)
@@ -301,7 +303,8 @@ def installed_workspaces(settings: Settings, store: Store, box: SecretBox, metri
                                paused=connection is not None and connection.paused_at is not None)
         return WorkspaceSetup(tenant_id, stripe, web_client, lists, tenant.settings.payments_channel)
 
-    workspaces = Workspaces(setup, lambda made: assemble_workspace(made, store, settings, metrics, clock),
+    workspaces = Workspaces(setup, lambda made: assemble_workspace(made, store, settings, metrics, clock, box=box,
+                                                                   forget=lambda tenant: workspaces.forget(tenant)),
                             tenant_of_team=tenant_of_team,
                             active=lambda: [tenant for tenant in directory.active() if tenant != DEFAULT_TENANT],
                             ttl=WORKSPACE_TTL_SECONDS)
@@ -321,9 +324,12 @@ def _authorize(workspaces: Workspaces) -> Callable[..., AuthorizeResult]:
 
 
 def assemble_workspace(setup: WorkspaceSetup, store: Store, settings: Settings, metrics: Metrics,
-                       clock: Callable[[], float]) -> Workspace:
+                       clock: Callable[[], float], *, box: SecretBox | None,
+                       forget: Callable[[str], None]) -> Workspace:
     """One tenant's use cases, each over that tenant's scope of the store, Slack client and Stripe account."""
     scope = store.tenant(setup.tenant_id)
+    tenancy = Tenancy(setup.tenant_id, store.directory, box, lambda: forget(setup.tenant_id),
+                      settings.public_url, settings.slack_mode is SlackMode.OAUTH)
     stripe = setup.stripe
     slack = SlackOut(setup.web_client, settings.response_origins, metrics)
     courier = Courier(scope, slack)
@@ -341,12 +347,12 @@ def assemble_workspace(setup: WorkspaceSetup, store: Store, settings: Settings, 
     replies = Replies(scope, slack, access, browser, Routing(scope, setup.payments_channel),
                       ModalDefaults(settings.default_currency, settings.default_days_until_due))
     registry = job_registry(JobServices(invoicing, catalog, notifications, access, slack, replies,
-                                        Pruner(scope, settings.job_retention_days), metrics))
+                                        Pruner(scope, settings.job_retention_days), tenancy, metrics))
     registry.require(ALL_PAYLOADS)
     services = Services(tenant_id=setup.tenant_id, reads=scope.reads, jobs=JobSubmitter(scope), access=access,
                         response_origins=settings.response_origins)
     return Workspace(setup.tenant_id, scope, stripe, slack, invoicing, catalog, notifications, access, services,
-                     registry)
+                     registry, tenancy)
 
 
 def build(settings: Settings, *, store: Store | None = None, stripe: StripeGateway | None = None,
@@ -370,7 +376,8 @@ def build(settings: Settings, *, store: Store | None = None, stripe: StripeGatew
                               AccessLists(settings.creator_ids, settings.admin_ids, settings.viewer_ids),
                               settings.payments_channel)
         workspaces = Workspaces(lambda tenant_id: only if tenant_id == DEFAULT_TENANT else None,
-                                lambda setup: assemble_workspace(setup, store, settings, metrics, clock),
+                                lambda setup: assemble_workspace(setup, store, settings, metrics, clock, box=box,
+                                                                 forget=lambda tenant: workspaces.forget(tenant)),
                                 tenant_of_team=lambda team_id, enterprise_id: DEFAULT_TENANT,
                                 active=lambda: [DEFAULT_TENANT])
         workspaces.get(DEFAULT_TENANT)  # built now: a wiring mistake stops the start, not the first request

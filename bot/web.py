@@ -26,7 +26,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.bootstrap import Bot
@@ -36,6 +36,8 @@ from bot.jobs.model import Lane
 from bot.metrics import Exposition
 from bot.secrets import SecretKind
 from bot.urlencoded import parse_form
+from bot.web_connect import connect_routes
+from bot.web_install import install_routes
 from bot.webhook import MAX_WEBHOOK_BYTES, WebhookEndpoint, WebhookReceiver
 
 logger = logging.getLogger(__name__)
@@ -134,7 +136,7 @@ def asgi_app(bot: Bot) -> ASGIApp:
         finally:
             await run_in_threadpool(bot.stop)
 
-    routes = [Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics, methods=["GET"])]
+    routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics, methods=["GET"])]
     if not settings.socket_mode:
         assert settings.slack_signing_secret is not None  # HTTP mode requires it (bot/config.py)
         verifier = SignatureVerifier(settings.slack_signing_secret.get_secret_value())
@@ -147,6 +149,8 @@ def asgi_app(bot: Bot) -> ASGIApp:
             return verifier.is_valid(body=text, timestamp=timestamp, signature=signature)
 
         routes.append(Route("/slack/events", slack_events, methods=["POST"]))
+    if settings.slack_mode is SlackMode.OAUTH:
+        routes += install_routes(bot) + connect_routes(bot)
     starlette = Starlette(routes=routes, lifespan=lifespan)
     stripe_door = StripeDoor(bot.webhooks)
     # SLACK_MODE=oauth: one endpoint per workspace's Stripe account, `/stripe/webhook/<its public id>`.

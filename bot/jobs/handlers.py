@@ -33,6 +33,7 @@ from bot.services.catalog import Catalog
 from bot.services.invoicing import Invoicing
 from bot.services.notifications import Notifications
 from bot.services.replies import Replies
+from bot.services.tenancy import Tenancy
 from bot.store.retention import Pruner
 
 
@@ -45,6 +46,7 @@ class JobServices:
     slack: SlackOut
     replies: Replies
     pruner: Pruner
+    tenancy: Tenancy
     metrics: Metrics = field(default_factory=Metrics)
 
 
