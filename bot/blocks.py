@@ -21,6 +21,8 @@ from slack_sdk.models.blocks import (
     ButtonElement,
     ConfirmObject,
     ContextBlock,
+    ConversationFilter,
+    ConversationSelectElement,
     DividerBlock,
     ExternalDataSelectElement,
     HeaderBlock,
@@ -33,6 +35,7 @@ from slack_sdk.models.blocks import (
     RadioButtonsElement,
     SectionBlock,
     StaticSelectElement,
+    UserMultiSelectElement,
 )
 from slack_sdk.models.views import View
 
@@ -40,6 +43,7 @@ from bot import money
 from bot.domain.invoices import Invoice, InvoiceLine
 from bot.domain.notices import NOTICE_KINDS
 from bot.domain.records import AuditEntry, CurrencyTotals, Customer, Price
+from bot.domain.tenants import TenantSettings
 from bot.mrkdwn import escape, link, truncate
 
 
@@ -58,6 +62,8 @@ class ActionId(StrEnum):
     HOME_NEW_INVOICE = "home_new_invoice"
     LIST_MORE = "list_more"
     SHOW_INVOICE = "invoice_show"
+    CONNECT_STRIPE = "connect_stripe"
+    DISCONNECT_STRIPE = "disconnect_stripe"
 
 
 MODAL_CALLBACK_ID = "invoice_modal"
@@ -246,6 +252,47 @@ def status_view(title: str, text: str) -> dict[str, Any]:
     """A modal with a single message, for "Creating invoice..." and its outcome."""
     return View(type="modal", title=plain(title, 24), close=plain("Close", 24),
                 blocks=[SectionBlock(text=MarkdownTextObject(text=truncate(text, 3000)))]).to_dict()
+
+
+# --- `/invoice settings` ----------------------------------------------------------------------------
+SETTINGS_CALLBACK_ID = "workspace_settings"
+SETTINGS_LISTS = (("admins", "Invoicing admins"), ("creators", "Who may create invoices"),
+                  ("viewers", "Who sees every invoice (finance)"))
+
+
+def settings_modal(current: TenantSettings, defaults: TenantSettings) -> dict[str, Any]:
+    """The workspace's settings as they apply now; `defaults` are what an emptied list falls back to."""
+    hints = {
+        "admins": "They change the catalog, routes and these settings, and may act on any invoice. Slack's "
+                  "workspace admins and owners always may.",
+        "creators": "Admins always may.",
+        "viewers": "Besides each invoice's rep and the members of the channel it was posted in.",
+    }
+    blocks: list[Block] = [InputBlock(
+        block_id="payments_channel", label=plain("Payments channel"),
+        element=ConversationSelectElement(
+            action_id="payments_channel", initial_conversation=current.payments_channel or None,
+            # A channel shared with another organisation would tell them about this workspace's payments.
+            filter=ConversationFilter(include=["public", "private"], exclude_bot_users=True,
+                                      exclude_external_shared_channels=True)),
+        hint=plain("Paid, failed and overdue invoices are announced here; invite invoicebot to it."))]
+    groups: list[str] = []
+    for block_id, label in SETTINGS_LISTS:
+        listed: tuple[str, ...] = getattr(current, block_id)
+        fallback: tuple[str, ...] = getattr(defaults, block_id)
+        empty = ("Empty: everyone in the workspace (guests excepted)." if block_id == "creators" and not fallback
+                 else f"Empty: back to the default ({len(fallback)} named)." if fallback else "")
+        blocks.append(InputBlock(
+            block_id=block_id, label=plain(label), optional=True,
+            element=UserMultiSelectElement(action_id=block_id,
+                                           initial_users=[entry for entry in listed if entry[:1] in ("U", "W")]),
+            hint=plain(f"{hints[block_id]} {empty}".strip(), 2000)))
+        groups += [f"<!subteam^{entry}> ({label.lower()})" for entry in listed if entry.startswith("S")]
+    if groups:  # a user group can't be picked in a users menu: say it stays as it is
+        blocks.append(ContextBlock(block_id="kept_groups", elements=[MarkdownTextObject(
+            text=truncate("User groups stay as they are: " + ", ".join(groups), 3000))]))
+    return View(type="modal", callback_id=SETTINGS_CALLBACK_ID, title=plain("Workspace settings", 24),
+                submit=plain("Save", 24), close=plain("Cancel", 24), blocks=blocks).to_dict()
 
 
 # --- options of the modal's searches ---------------------------------------------------------------
@@ -642,6 +689,61 @@ def home_view(totals: list[CurrencyTotals], recent: list[Invoice], *, may_create
     else:
         home_blocks.append(SectionBlock(text=MarkdownTextObject(text="You haven't created any invoices yet.")))
     return View(type="home", blocks=home_blocks).to_dict()
+
+
+@dataclass(frozen=True)
+class StripeHome:
+    """What App Home says about the workspace's own Stripe account (SLACK_MODE=oauth)."""
+
+    admin: bool  # sees the Connect / Disconnect buttons; everyone else the status line only
+    account_id: str | None  # None: not connected
+    account_name: str = ""
+    livemode: bool = False
+    paused: bool = False  # Stripe refused the stored key: invoicing waits for a new one
+
+
+def stripe_home_blocks(status: StripeHome) -> list[dict[str, Any]]:
+    connect = ButtonElement(text=plain("Connect Stripe"), action_id=ActionId.CONNECT_STRIPE, style="primary")
+    if status.account_id is None:
+        line = "*Stripe:* not connected"
+        detail = ("Connect your Stripe account to start sending invoices." if status.admin
+                  else "Nobody can send invoices until an invoicing admin connects it.")
+        buttons = [connect]
+    else:
+        account = f"`{escape(status.account_id)}`" if status.account_id else "an account (its id unknown)"
+        if status.account_name:
+            account = f"*{escape(status.account_name)}* ({account})"
+        mode = "live mode" if status.livemode else "test mode"
+        if status.paused:
+            line = f":warning: *Stripe:* {account} refused invoicebot's key ({mode})"
+            detail = ("Invoicing is paused: connect Stripe again with a new restricted key." if status.admin
+                      else "Invoicing is paused until an invoicing admin connects Stripe again.")
+            buttons = [connect]
+        else:
+            line = f"*Stripe:* connected to {account}, {mode}"
+            detail = ""
+            buttons = [ButtonElement(
+                text=plain("Disconnect"), action_id=ActionId.DISCONNECT_STRIPE, style="danger",
+                confirm=ConfirmObject(
+                    title=plain("Disconnect Stripe?", 100),
+                    text=plain("Nobody can create or send invoices until Stripe is connected again. invoicebot "
+                               "deletes its webhook endpoint in the account and erases its key.", 300),
+                    confirm=plain("Disconnect", 30), deny=plain("Keep it", 30), style="danger"))]
+    stripe_blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=truncate(line, 3000)))]
+    if detail:
+        stripe_blocks.append(ContextBlock(elements=[MarkdownTextObject(text=detail)]))
+    if status.admin:
+        stripe_blocks.append(ActionsBlock(elements=buttons))
+    stripe_blocks.append(DividerBlock())
+    return [block.to_dict() for block in stripe_blocks]
+
+
+def home_with_stripe(view: dict[str, Any], status: StripeHome | None) -> dict[str, Any]:
+    """`home_view`'s App Home with the Stripe account's state under its header (None: unchanged)."""
+    if status is None:
+        return view
+    home_blocks = list(view.get("blocks") or [])
+    return {**view, "blocks": home_blocks[:1] + stripe_home_blocks(status) + home_blocks[1:]}
 
 
 # --- finding invoices -------------------------------------------------------------------------

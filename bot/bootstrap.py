@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.authorize import CallableAuthorize
 from slack_sdk import WebClient
 
 import handlers
@@ -26,7 +27,7 @@ from bot.adapters.slack import SlackOut, build_web_client
 from bot.adapters.stripe import StripeGateway
 from bot.config import ConfigError, Settings, SlackMode
 from bot.container import JobSubmitter, Services
-from bot.domain.tenants import DEFAULT_TENANT
+from bot.domain.tenants import DEFAULT_TENANT, TenantSettings
 from bot.jobs.handlers import JobServices, job_registry
 from bot.jobs.model import Lane
 from bot.jobs.payloads import ALL_PAYLOADS, PruneTables, RefreshCatalog, SweepOverdue
@@ -34,16 +35,20 @@ from bot.jobs.registry import Registry, UnknownTenant
 from bot.jobs.schedule import Periodic, Scheduler
 from bot.jobs.worker import LaneConfig, LaneSignals, WorkerHealth, Workers
 from bot.metrics import Metrics, Sample
+from bot.oauth import InstallFlow, install_flow
 from bot.people import People
 from bot.secrets import SecretBox, SecretKind
 from bot.services.browse import Browser
 from bot.services.catalog import Catalog
 from bot.services.invoicing import Invoicing
+from bot.services.leaving import Leaving
 from bot.services.messages import InvoiceMessages
 from bot.services.notifications import POST_INTERVAL, Notifications
 from bot.services.replies import ModalDefaults, Replies
 from bot.services.routing import Routing
+from bot.services.stripe_connect import StripeConnect
 from bot.services.tenancy import Tenancy
+from bot.services.workspace_settings import WorkspaceSettings, access_lists, with_defaults
 from bot.single_instance import SOCKET_MODE, InstanceLease, socket_mode_refusal
 from bot.store import open_store
 from bot.store.ports import Store
@@ -79,6 +84,7 @@ class Workspace:
     services: Services  # what Slack listeners get for a request from this workspace
     registry: Registry  # what runs this workspace's jobs
     tenancy: Tenancy
+    stripe_connect: StripeConnect  # SLACK_MODE=oauth: its admins connect its own Stripe account
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,8 @@ class WorkspaceSetup:
     web_client: WebClient
     lists: AccessLists
     payments_channel: str
+    # What `/invoice settings` falls back to where the workspace saved nothing (shown in its form).
+    defaults: TenantSettings = field(default_factory=TenantSettings)
 
 
 class Workspaces:
@@ -301,7 +309,8 @@ def installed_workspaces(settings: Settings, store: Store, box: SecretBox, metri
         stripe = StripeGateway(key, settings.stripe_api_base, timeout=settings.stripe_timeout, metrics=metrics,
                                on_key_refused=key_refused,
                                paused=connection is not None and connection.paused_at is not None)
-        return WorkspaceSetup(tenant_id, stripe, web_client, lists, tenant.settings.payments_channel)
+        return WorkspaceSetup(tenant_id, stripe, web_client, lists, tenant.settings.payments_channel,
+                              defaults=TenantSettings(admins=(installation.installer_user_id,)))
 
     workspaces = Workspaces(setup, lambda made: assemble_workspace(made, store, settings, metrics, clock, box=box,
                                                                    forget=lambda tenant: workspaces.forget(tenant)),
@@ -309,6 +318,24 @@ def installed_workspaces(settings: Settings, store: Store, box: SecretBox, metri
                             active=lambda: [tenant for tenant in directory.active() if tenant != DEFAULT_TENANT],
                             ttl=WORKSPACE_TTL_SECONDS)
     return workspaces
+
+
+def environment_workspace(settings: Settings, store: Store, stripe: StripeGateway,
+                          web_client: WebClient) -> Callable[[str], WorkspaceSetup | None]:
+    """SLACK_MODE=env: tenant `default`, with the environment's token and key; its lists and payments channel
+    as saved with `/invoice settings`, the environment's values where it saved none."""
+    defaults = TenantSettings(settings.payments_channel, tuple(sorted(settings.admin_ids)),
+                              tuple(sorted(settings.creator_ids)), tuple(sorted(settings.viewer_ids)))
+
+    def setup(tenant_id: str) -> WorkspaceSetup | None:
+        if tenant_id != DEFAULT_TENANT:
+            return None
+        tenant = store.directory.get(DEFAULT_TENANT)
+        applied = with_defaults(tenant.settings if tenant is not None else TenantSettings(), defaults)
+        return WorkspaceSetup(DEFAULT_TENANT, stripe, web_client, access_lists(applied), applied.payments_channel,
+                              defaults=defaults)
+
+    return setup
 
 
 def _authorize(workspaces: Workspaces) -> Callable[..., AuthorizeResult]:
@@ -320,7 +347,9 @@ def _authorize(workspaces: Workspaces) -> Callable[..., AuthorizeResult]:
         token = workspaces.get(services.tenant_id).slack.client.token
         return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=token)
 
-    return cast(Callable[..., AuthorizeResult], authorize)
+    # Bolt refuses a plain function beside an install flow (bot/oauth.py), not one in its own Authorize.
+    wrapped = CallableAuthorize(logger=logger, func=cast(Callable[..., AuthorizeResult], authorize))
+    return cast(Callable[..., AuthorizeResult], wrapped)
 
 
 def assemble_workspace(setup: WorkspaceSetup, store: Store, settings: Settings, metrics: Metrics,
@@ -344,15 +373,25 @@ def assemble_workspace(setup: WorkspaceSetup, store: Store, settings: Settings, 
     access = Access(setup.lists, people, group_members=slack.usergroup_members, channel_members=slack.channel_members,
                     team_id=slack.team_id)
     browser = Browser(scope, stripe, people, access, clock)
+    stripe_connect = StripeConnect(tenancy, scope, access, slack, stripe, livemode=settings.stripe_livemode,
+                                   clock=clock)
+    workspace_settings = WorkspaceSettings(
+        tenancy, scope, slack, access, defaults=setup.defaults,
+        current=TenantSettings(setup.payments_channel, tuple(sorted(setup.lists.admins)),
+                               tuple(sorted(setup.lists.creators)), tuple(sorted(setup.lists.viewers))))
     replies = Replies(scope, slack, access, browser, Routing(scope, setup.payments_channel),
-                      ModalDefaults(settings.default_currency, settings.default_days_until_due))
+                      ModalDefaults(settings.default_currency, settings.default_days_until_due),
+                      workspace_settings=workspace_settings,
+                      stripe_status=stripe_connect.home_status)
     registry = job_registry(JobServices(invoicing, catalog, notifications, access, slack, replies,
-                                        Pruner(scope, settings.job_retention_days), tenancy, metrics))
+                                        Pruner(scope, settings.job_retention_days), tenancy,
+                                        stripe_connect=stripe_connect, metrics=metrics,
+                                        workspace_settings=workspace_settings, leaving=Leaving(tenancy, stripe)))
     registry.require(ALL_PAYLOADS)
     services = Services(tenant_id=setup.tenant_id, reads=scope.reads, jobs=JobSubmitter(scope), access=access,
                         response_origins=settings.response_origins)
     return Workspace(setup.tenant_id, scope, stripe, slack, invoicing, catalog, notifications, access, services,
-                     registry, tenancy)
+                     registry, tenancy, stripe_connect)
 
 
 def build(settings: Settings, *, store: Store | None = None, stripe: StripeGateway | None = None,
@@ -363,23 +402,28 @@ def build(settings: Settings, *, store: Store | None = None, stripe: StripeGatew
     signals = LaneSignals()
     metrics = Metrics()
     box = SecretBox(settings.encryption_master_keys) if settings.encryption_master_keys else None
+    oauth_flow: InstallFlow | None = None
     if settings.slack_mode is SlackMode.OAUTH:
         assert box is not None  # the settings refuse OAuth mode without ENCRYPTION_KEYS
         workspaces = installed_workspaces(settings, store, box, metrics, clock)
+        # Bolt's install flow over our directory; a reinstall's new token is used from the next request on.
+        oauth_flow = install_flow(settings, store.directory, box, clock,
+                                  client=build_web_client("", settings.slack_api_url, metrics=metrics),
+                                  on_installed=lambda tenant: workspaces.forget(tenant.id),
+                                  slack_for=lambda tenant_id: workspaces.get(tenant_id).slack)
     else:
         stripe = stripe or StripeGateway(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base,
                                          timeout=settings.stripe_timeout, metrics=metrics)
         web_client = web_client or build_web_client(settings.slack_bot_token.get_secret_value(),
                                                     settings.slack_api_url, metrics=metrics)
         # SLACK_MODE=env: one workspace, its token and Stripe key from the environment.
-        only = WorkspaceSetup(DEFAULT_TENANT, stripe, web_client,
-                              AccessLists(settings.creator_ids, settings.admin_ids, settings.viewer_ids),
-                              settings.payments_channel)
-        workspaces = Workspaces(lambda tenant_id: only if tenant_id == DEFAULT_TENANT else None,
+        workspaces = Workspaces(environment_workspace(settings, store, stripe, web_client),
                                 lambda setup: assemble_workspace(setup, store, settings, metrics, clock, box=box,
                                                                  forget=lambda tenant: workspaces.forget(tenant)),
                                 tenant_of_team=lambda team_id, enterprise_id: DEFAULT_TENANT,
-                                active=lambda: [DEFAULT_TENANT])
+                                active=lambda: [DEFAULT_TENANT],
+                                # Another process (the workers', a replica) may have saved `/invoice settings`.
+                                ttl=WORKSPACE_TTL_SECONDS)
         workspaces.get(DEFAULT_TENANT)  # built now: a wiring mistake stops the start, not the first request
     scheduler = Scheduler(store, [Periodic(RefreshCatalog(), CATALOG_REFRESH_SECONDS),
                                   Periodic(SweepOverdue(), OVERDUE_SWEEP_SECONDS),
@@ -396,6 +440,7 @@ def build(settings: Settings, *, store: Store | None = None, stripe: StripeGatew
         # OAuth mode: each request's workspace from the directory (its token decrypted once, cached with
         # the workspace), never an auth.test per request.
         authorize=_authorize(workspaces) if settings.slack_mode is SlackMode.OAUTH else None,
+        oauth_flow=oauth_flow,
         # In HTTP mode `bot/web.py` verifies every request's signature before Bolt parses it; Socket
         # Mode needs none. Verifying again in Bolt would cost each request a second HMAC.
         signing_secret="verified-by-the-http-edge",

@@ -1,4 +1,5 @@
 """`invoicebot serve` runs the bot; `invoicebot migrate` brings the database's schema up to date;
+`invoicebot rotate-keys` re-encrypts the stored secrets with the first of ENCRYPTION_KEYS;
 `invoicebot demo` shows the bot working against local fakes."""
 
 from __future__ import annotations
@@ -8,7 +9,9 @@ import gc
 import signal
 import sys
 
-from bot.config import ConfigError, load_database_settings, load_settings
+from pydantic import SecretStr, ValidationError
+
+from bot.config import ConfigError, DatabaseSettings, describe_problems, load_database_settings, load_settings
 from bot.logs import configure as configure_logging
 
 
@@ -23,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     work.add_argument("--health-fd", type=int, help="a pipe to report health on, a JSON line a second")
     migrate = commands.add_parser("migrate", help="apply the database migrations not applied yet, then exit")
     migrate.add_argument("--env-file", default=".env", help="settings file read besides the environment")
+    rotate = commands.add_parser("rotate-keys", help="re-encrypt every stored token, key and secret with the first "
+                                                     "of ENCRYPTION_KEYS, then exit")
+    rotate.add_argument("--env-file", default=".env", help="settings file read besides the environment")
     commands.add_parser("demo", help="run the whole flow against local fake Slack and Stripe, printing each step")
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -31,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         return migrate_command(args.env_file)
     if args.command == "work":
         return work_command(args.env_file, args.wake_fd, args.health_fd)
+    if args.command == "rotate-keys":
+        return rotate_keys_command(args.env_file)
     from bot.demo import run_demo
 
     return run_demo()
@@ -111,6 +119,56 @@ def migrate_command(env_file: str) -> int:
 
     applied = migrate_database(settings.database_url)
     print(f"{len(applied)} migration(s) applied" + (f": {', '.join(applied)}" if applied else "; up to date"))
+    return 0
+
+
+class KeySettings(DatabaseSettings):
+    """All that `invoicebot rotate-keys` needs: the database and the keys, whatever the rest says."""
+
+    encryption_keys: SecretStr = SecretStr("")
+
+
+def rotate_keys_command(env_file: str) -> int:
+    """Put a new key first in ENCRYPTION_KEYS (keep the old ones after it), run this, then drop the old
+    keys. Prints counts only, never a value; exits 1 when a value opens with none of the keys."""
+    from bot.secrets import MalformedEncryptionKeys, SecretBox, SecretKind, SecretUnreadable, parse_keys
+    from bot.store import open_store
+
+    try:
+        settings = KeySettings(_env_file=env_file)  # type: ignore[call-arg]
+        keys = parse_keys(settings.encryption_keys.get_secret_value())
+    except ValidationError as error:
+        return _report(ConfigError(describe_problems(error)))
+    except MalformedEncryptionKeys as error:
+        return _report(ConfigError([f"ENCRYPTION_KEYS: {error}"]))
+    configure_logging("INFO")
+    box = SecretBox(keys)
+    rotated = current = changed = 0
+    unreadable: list[str] = []
+    store = open_store(settings.database_url, pool_size=settings.database_pool_size)
+    try:
+        for table, column, kind, tenant_id, value in store.directory.sealed():
+            try:
+                if box.is_current(tenant_id, SecretKind(kind), value):
+                    current += 1
+                    continue
+                fresh = box.rotate(tenant_id, SecretKind(kind), value)
+            except SecretUnreadable:
+                unreadable.append(f"{kind} of tenant {tenant_id}")
+                continue
+            if store.directory.reseal(table, column, tenant_id, value, fresh):
+                rotated += 1
+            else:  # reconnected meanwhile: sealed with the first key already
+                changed += 1
+    finally:
+        store.close()
+    print(f"{rotated} secret(s) re-encrypted with the first key, {current} already were, "
+          f"{changed} changed meanwhile (sealed anew already), {len(unreadable)} unreadable")
+    for what in unreadable:
+        print(f"  - unreadable with every key in ENCRYPTION_KEYS: {what}", file=sys.stderr)
+    if unreadable:
+        print("Keep the old keys in ENCRYPTION_KEYS until every secret opens with the first one.", file=sys.stderr)
+        return 1
     return 0
 
 

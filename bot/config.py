@@ -67,6 +67,7 @@ _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _ID_LIST_ITEM = re.compile(r"^[USW][A-Z0-9]{2,}$")
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?/?$")
 _SLACK_CLIENT_ID = re.compile(r"^\d+\.\d+$")
+_EMAIL = re.compile(r"^[^@\s:/]+@[^@\s:/]+\.[^@\s:/]+$")
 
 
 class ConfigError(Exception):
@@ -120,7 +121,13 @@ class Settings(DatabaseSettings):
     slack_client_secret: SecretStr = SecretStr("")
     public_url: str = ""
     encryption_keys: SecretStr = SecretStr("")
+    # Where the install pages send people who need help: an email address or an http(s) page.
+    # Empty: support@ the host of PUBLIC_URL.
+    support_contact: str = ""
     stripe_api_base: str = "https://api.stripe.com"
+    # SLACK_MODE=oauth: the Stripe mode workspaces connect in. False: test-mode keys (rk_test_) only; true:
+    # live-mode keys (rk_live_) only, so a test key never lands on a live deployment, nor the reverse.
+    stripe_livemode: bool = False
     # SLACK_MODE=env: required. SLACK_MODE=oauth: each workspace sets its own (`/invoice settings`).
     payments_channel: str = ""
     host: str = "0.0.0.0"
@@ -235,6 +242,14 @@ class Settings(DatabaseSettings):
     def _encryption_keys_shape(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
         if _set_in_its_mode(value, info, needed_in=SlackMode.OAUTH):
             parse_keys(value.get_secret_value())  # its ValueError says which key, never what it is
+        return value
+
+    @field_validator("support_contact")
+    @classmethod
+    def _support_contact_shape(cls, value: str) -> str:
+        value = value.strip()
+        if value and not (_EMAIL.match(value) or _is_web_page(value)):
+            raise ValueError("must be an email address like help@example.com or an http(s):// page")
         return value
 
     @field_validator("slack_api_url", "stripe_api_base")
@@ -365,6 +380,14 @@ def _is_public_base_url(value: str) -> bool:
     if parts.query or parts.fragment or parts.username or parts.password or not parts.hostname:
         return False
     return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOCAL_HOSTS)
+
+
+def _is_web_page(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in value)
 
 
 def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:

@@ -335,3 +335,50 @@ def draft_total(values: dict[str, Any], currency: str, price_lookup: PriceLookup
         except money.AmountError:
             continue
     return money.format_amount(total, currency) if counted else None
+
+
+# --- `/invoice settings` ------------------------------------------------------------------------
+SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,40}$")  # a public or private channel, never a DM (D...)
+SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,40}$")
+MAX_LISTED_PEOPLE = 500  # far more than a workspace names by hand; a forged submission cannot store thousands
+
+
+class SettingsForm(BaseModel):
+    """The settings modal's input; fields are its block ids (`blocks.settings_modal`)."""
+
+    payments_channel: str
+    admins: list[str] = []
+    creators: list[str] = []
+    viewers: list[str] = []
+
+    # "before": whatever a forged view sends (nothing, a number, a DM) gets the same readable error.
+    @field_validator("payments_channel", mode="before")
+    @classmethod
+    def _channel(cls, value: Any) -> str:
+        if not isinstance(value, str) or not SLACK_CHANNEL.match(value):
+            raise ValueError("Pick the channel that hears about payments (a public or private channel)")
+        return value
+
+    @field_validator("admins", "creators", "viewers", mode="before")
+    @classmethod
+    def _people(cls, value: Any) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(user, str) and SLACK_USER.match(user) for user in value):
+            raise ValueError("Pick people from the list")
+        if len(value) > MAX_LISTED_PEOPLE:
+            raise ValueError(f"Name at most {MAX_LISTED_PEOPLE} people")
+        return list(dict.fromkeys(value))  # in the order picked, each once
+
+
+def parse_settings_form(state_values: dict[str, Any]) -> SettingsForm:
+    """Build the settings form from a view's `state.values` (block id -> action id -> element state):
+    a conversations_select's `selected_conversation`, multi_users_selects' `selected_users`."""
+
+    def element(block_id: str) -> dict[str, Any]:
+        actions = state_values.get(block_id)
+        found = next(iter(actions.values()), None) if isinstance(actions, dict) and actions else None
+        return found if isinstance(found, dict) else {}
+
+    return SettingsForm.model_validate({
+        "payments_channel": element("payments_channel").get("selected_conversation"),
+        **{block_id: element(block_id).get("selected_users") or [] for block_id in ("admins", "creators", "viewers")},
+    })

@@ -20,6 +20,7 @@ HELP = "\n".join([
     "• `/invoice list [open|draft|overdue|paid|void] [customer name or email]` – find invoices, newest first",
     "• `/invoice show INV-0001` (or an `in_...` id) – one invoice with its lines, payments and history",
     "• `/invoice audit INV-0001` – who did what to an invoice (admins)",
+    "• `/invoice settings` – this workspace's payments channel, admins, creators and finance viewers (admins)",
     "• `/invoice help` – this help",
     "Example: `/invoice new jenny@example.com`",
 ])
@@ -98,6 +99,11 @@ class ShowAudit:
 
 
 @dataclass(frozen=True)
+class OpenSettings:
+    pass
+
+
+@dataclass(frozen=True)
 class Refuse:
     """The command was understood but its arguments are wrong; `message` says how to fix them."""
 
@@ -105,7 +111,7 @@ class Refuse:
 
 
 Command = (OpenModal | ShowHelp | ListCatalog | AddCatalogPrice | SetRoute | ListRoutes | ListInvoices | ShowInvoice
-           | ShowAudit | Refuse)
+           | ShowAudit | OpenSettings | Refuse)
 LIST_STATUSES = ("open", "draft", "overdue", "paid", "void", "uncollectible")
 MAX_QUERY = 200
 MAX_OFFSET = 10_000  # 500 pages of "Show more"; beyond that, narrow the search
@@ -149,6 +155,8 @@ def parse(text: str) -> Command:
         return ShowInvoice(reference) if head == "show" else ShowAudit(reference)
     if head == "route":
         return ListRoutes() if len(words) == 1 else _route(words[1:])
+    if head == "settings":
+        return OpenSettings() if len(words) == 1 else Refuse("Usage: `/invoice settings` (it opens a form)")
     return ShowHelp(unknown=words[0])
 
 

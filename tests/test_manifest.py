@@ -9,6 +9,8 @@ import jsonschema
 import yaml
 from referencing import Registry, Resource
 
+from bot.oauth import BOT_SCOPES, REDIRECT_PATH
+
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = Path(__file__).resolve().parent / "data" / "slack"
 PUBLISHED = "https://raw.githubusercontent.com/slackapi/manifest-schema/v0.5.0/schemas/"
@@ -43,9 +45,17 @@ def test_manifest_declares_what_the_bot_uses_and_no_more() -> None:
     data = manifest()
     assert [c["command"] for c in data["features"]["slash_commands"]] == ["/invoice"]
     assert data["features"]["app_home"]["home_tab_enabled"] is True
-    assert data["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+    assert data["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened", "app_uninstalled",
+                                                                    "tokens_revoked"]
     interactivity = data["settings"]["interactivity"]
     assert interactivity["is_enabled"] and interactivity["message_menu_options_url"].endswith("/slack/events")
     assert set(data["oauth_config"]["scopes"]["bot"]) == {"commands", "chat:write", "im:write", "users:read",
                                                           "usergroups:read", "channels:history", "groups:history",
                                                           "im:history"}
+
+
+def test_the_install_asks_for_the_manifests_scopes_and_comes_back_to_the_bot() -> None:
+    oauth_config = manifest()["oauth_config"]
+    assert oauth_config["scopes"]["bot"] == list(BOT_SCOPES)
+    assert "user" not in oauth_config["scopes"]  # bot installs only: the flow asks for no user scopes
+    assert oauth_config["redirect_urls"] == [f"https://invoicebot.example.com{REDIRECT_PATH}"]

@@ -7,6 +7,7 @@ write, returns plain dicts, and turns Stripe's exceptions into `StripeFailure` (
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -69,6 +70,44 @@ def _error_message(error: stripe.StripeError) -> str:
     return str(detail or error.user_message or "Stripe refused the request")
 
 
+# An id no object has: updating it proves a write permission without writing (see `prove_permissions`).
+PROBE_ID = "invoicebot_permission_probe"
+KEY_NOT_RECOGNISED = "Stripe doesn't recognise this key (revoked or mistyped)"
+_PERMISSION_NAMED = re.compile(r"\b(rak_[a-z0-9_]+)\b")
+_ACCOUNT_NAMED = re.compile(r"\b(acct_[A-Za-z0-9]+)\b")
+
+
+@dataclass(frozen=True)
+class StripeAccount:
+    id: str  # empty when Stripe named none
+    name: str  # empty when the key may not read it, or the account has none
+
+
+class KeyRefused(StripeFailure):
+    """Stripe refused a key (401: unknown or revoked; 403: a permission missing, named in
+    `missing_permission` when Stripe's message names it). `account_id`: the account a 403 names."""
+
+    def __init__(self, message: str, *, status: int, missing_permission: str | None = None,
+                 account_id: str | None = None) -> None:
+        super().__init__(message, retryable=False, code="key_refused", status=status)
+        self.missing_permission = missing_permission
+        self.account_id = account_id
+
+
+def _key_refused(error: stripe.StripeError) -> KeyRefused:
+    if isinstance(error, stripe.AuthenticationError):
+        return KeyRefused(KEY_NOT_RECOGNISED, status=401)
+    # Stripe's 403 reads "... does not have the required permissions for this endpoint on account
+    # 'acct_...'. Having the 'rak_invoice_write' permission would allow this request to continue."
+    detail = _error_message(error)
+    permission = _PERMISSION_NAMED.search(detail)
+    account = _ACCOUNT_NAMED.search(detail)
+    named = permission.group(1) if permission else None
+    message = (f"This key lacks the {named} permission" if named
+               else "Stripe refused this key a call it needs (a permission is missing)")
+    return KeyRefused(message, status=403, missing_permission=named, account_id=account.group(1) if account else None)
+
+
 NOT_CONNECTED = ("This workspace hasn't connected a Stripe account yet: an invoicing admin connects one from "
                  "invoicebot's App Home")
 # While a workspace's key is refused, its Stripe work waits this long between looks (not an attempt).
@@ -87,6 +126,9 @@ class StripeGateway:
         self.connected = bool(api_key)
         self._on_key_refused = on_key_refused
         self._paused = paused
+        self._api_base = api_base
+        self._timeout = timeout
+        self._max_network_retries = max_network_retries
         self._client = stripe.StripeClient(
             api_key,
             base_addresses={"api": api_base},
@@ -116,6 +158,74 @@ class StripeGateway:
     @staticmethod
     def _options(idempotency_key: str | None) -> dict[str, Any]:
         return {"idempotency_key": idempotency_key} if idempotency_key else {}
+
+    # --- a workspace's own account: checking a key, its webhook endpoint -------------------------
+    def with_key(self, api_key: str) -> StripeGateway:
+        """The same Stripe, through another key (one an admin is connecting, or a stored one to clean up
+        with): no pause, no callback, and its own counters, since a mistyped key is the admin's typo and
+        not the deployment's key trouble the `AuthenticationError` alert is about."""
+        return StripeGateway(api_key, self._api_base, timeout=self._timeout,
+                             max_network_retries=self._max_network_retries)
+
+    def prove_permissions(self) -> None:
+        """Raise `KeyRefused` unless this key may do what the bot does (the webhook endpoint aside:
+        creating it proves that one). A write is proven by updating an object that does not exist:
+        Stripe checks the permission first (403), then answers 404, and nothing changes."""
+        for update in (self._client.v1.customers.update, self._client.v1.products.update,
+                       self._client.v1.prices.update, self._client.v1.invoices.update):
+            try:
+                self._key_call(update, PROBE_ID)
+            except KeyRefused:
+                raise
+            except StripeFailure as failure:
+                if failure.status not in (400, 404):
+                    raise
+        for listing in (self._client.v1.payment_intents.list, self._client.v1.events.list):
+            self._key_call(listing, params={"limit": 1})
+
+    def own_account(self) -> StripeAccount:
+        """The key's account: its id and name when the key may read it (`rak_accounts_kyc_basic_read`),
+        else the id Stripe names in its refusal and no name."""
+        try:
+            account = self._key_call(self._client.v1.accounts.retrieve_current)
+        except KeyRefused as refused:
+            if refused.status != 403:
+                raise
+            return StripeAccount(refused.account_id or "", "")
+        profile = account.get("business_profile") or {}
+        dashboard = (account.get("settings") or {}).get("dashboard") or {}
+        return StripeAccount(str(account.get("id") or ""), str(profile.get("name") or dashboard.get("display_name")
+                                                                or ""))
+
+    def create_webhook_endpoint(self, *, url: str, enabled_events: list[str], description: str,
+                                idempotency_key: str) -> dict[str, Any]:
+        """The endpoint, with its signing `secret`: Stripe shows that secret in this answer only."""
+        return self._key_call(self._client.v1.webhook_endpoints.create,
+                              params={"url": url, "enabled_events": enabled_events, "description": description},
+                              options=self._options(idempotency_key))
+
+    def delete_webhook_endpoint(self, endpoint_id: str) -> None:
+        """Gone already (404) is as good as deleted."""
+        try:
+            self._key_call(self._client.v1.webhook_endpoints.delete, endpoint_id)
+        except KeyRefused:
+            raise
+        except StripeFailure as failure:
+            if failure.status != 404:
+                raise
+
+    def _key_call(self, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """A call whose 401 or 403 is about the key itself: `KeyRefused`, worded for the admin pasting it."""
+        try:
+            result = _to_dict(fn(*args, **kwargs))
+        except (stripe.AuthenticationError, stripe.PermissionError) as error:
+            self.metrics.stripe_call(_operation(fn), type(error).__name__)
+            raise _key_refused(error) from None
+        except stripe.StripeError as error:
+            self.metrics.stripe_call(_operation(fn), type(error).__name__)
+            raise _failure_from(error) from None
+        self.metrics.stripe_call(_operation(fn), "ok")
+        return result
 
     # --- customers ---------------------------------------------------------------------------
     def find_customer_by_email(self, email: str) -> dict[str, Any] | None:

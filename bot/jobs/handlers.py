@@ -14,7 +14,9 @@ from bot.jobs.payloads import (
     AnswerCommand,
     ChannelNotice,
     CreateInvoice,
+    DisconnectStripe,
     InvoiceAction,
+    LeaveWorkspace,
     ProcessEvent,
     PruneTables,
     PublishHome,
@@ -22,6 +24,8 @@ from bot.jobs.payloads import (
     RefreshCatalog,
     RefreshMessage,
     Respond,
+    SaveSettings,
+    SendStripeLink,
     SweepOverdue,
     TellUser,
     ThreadReply,
@@ -31,9 +35,12 @@ from bot.metrics import Metrics
 from bot.mrkdwn import escape
 from bot.services.catalog import Catalog
 from bot.services.invoicing import Invoicing
+from bot.services.leaving import Leaving
 from bot.services.notifications import Notifications
 from bot.services.replies import Replies
+from bot.services.stripe_connect import StripeConnect
 from bot.services.tenancy import Tenancy
+from bot.services.workspace_settings import WorkspaceSettings
 from bot.store.retention import Pruner
 
 
@@ -47,7 +54,10 @@ class JobServices:
     replies: Replies
     pruner: Pruner
     tenancy: Tenancy
+    stripe_connect: StripeConnect
     metrics: Metrics = field(default_factory=Metrics)
+    workspace_settings: WorkspaceSettings = field(kw_only=True)
+    leaving: Leaving = field(kw_only=True)
 
 
 def job_registry(services: JobServices) -> Registry:
@@ -64,6 +74,13 @@ def job_registry(services: JobServices) -> Registry:
     registry.add(AnswerAction, lambda answer, job: services.replies.answer_action(answer.body, job.key),
                  on_give_up=lambda answer, reason: cannot_answer(answer.body.get("response_url"), reason))
     registry.add(PublishHome, lambda home, job: services.replies.publish_home(home.user_id))
+
+    def settings_not_saved(save: SaveSettings, reason: str) -> None:
+        slack.update_view(save.view_id, blocks.status_view(
+            "Settings not saved", f":warning: I couldn't save the settings: {escape(reason)}. Try again."))
+
+    registry.add(SaveSettings, lambda save, job: services.workspace_settings.save(save), on_give_up=settings_not_saved)
+    registry.add(LeaveWorkspace, lambda leave, job: services.leaving.leave(leave.reason))
 
     def create_invoice(submission: CreateInvoice, job: Job) -> None:
         refusal = services.access.refusal(Action.CREATE, submission.user_id)
@@ -120,6 +137,18 @@ def job_registry(services: JobServices) -> Registry:
     def prune_tables(prune: PruneTables, job: Job) -> None:
         services.pruner.prune()
 
+    def no_link(ask: SendStripeLink, reason: str) -> None:
+        slack.dm(ask.user_id, f":warning: I couldn't make you a link to connect Stripe: {escape(reason)}. "
+                              "Try again in a moment.")
+
+    def not_disconnected(ask: DisconnectStripe, reason: str) -> None:
+        slack.dm(ask.user_id, f":warning: I couldn't finish disconnecting Stripe: {escape(reason)}. App Home "
+                              "shows where it stands; try again in a moment.")
+
+    registry.add(SendStripeLink, lambda ask, job: services.stripe_connect.send_link(ask.user_id),
+                 on_give_up=no_link)
+    registry.add(DisconnectStripe, lambda ask, job: services.stripe_connect.disconnect(ask.user_id),
+                 on_give_up=not_disconnected)
     registry.add(RefreshCatalog, refresh_catalog)
     registry.add(SweepOverdue, sweep_overdue)
     registry.add(PruneTables, prune_tables)

@@ -124,6 +124,24 @@ class TellUser(JobPayload):
     channel_id: str | None = None
 
 
+class SendStripeLink(JobPayload):
+    """App Home's "Connect Stripe": an admin gets a one-time link to the page that takes the key, by DM."""
+
+    KIND: ClassVar[str] = "stripe_connect_link"
+    LANE: ClassVar[Lane] = Lane.INTERACTIVE
+
+    user_id: str
+
+
+class DisconnectStripe(JobPayload):
+    """App Home's "Disconnect": delete the bot's webhook endpoint in the account, erase the secrets."""
+
+    KIND: ClassVar[str] = "stripe_disconnect"
+    LANE: ClassVar[Lane] = Lane.INTERACTIVE
+
+    user_id: str
+
+
 class ProcessEvent(JobPayload):
     KIND: ClassVar[str] = "stripe_event"
     LANE: ClassVar[Lane] = Lane.EVENTS
@@ -185,7 +203,32 @@ class PruneTables(JobPayload):
     LANE: ClassVar[Lane] = Lane.PERIODIC
 
 
+class SaveSettings(JobPayload):
+    """`/invoice settings` submitted (already validated): who submitted it, from which modal, and the new values."""
+
+    KIND: ClassVar[str] = "save_settings"
+    LANE: ClassVar[Lane] = Lane.REPLIES  # the admin is looking at the modal
+
+    view_id: str
+    user_id: str
+    payments_channel: str
+    admins: list[str]
+    creators: list[str]
+    viewers: list[str]
+
+
+class LeaveWorkspace(JobPayload):
+    """Slack says the app left the workspace (`app_uninstalled`, or its bot token revoked): erase what it gave us."""
+
+    KIND: ClassVar[str] = "leave_workspace"
+    # Not a person waiting, but quick: the workspace's secrets should not outlive its leaving behind a backlog.
+    LANE: ClassVar[Lane] = Lane.INTERACTIVE
+
+    reason: str  # the Slack event that told us
+
+
 ALL_PAYLOADS: tuple[type[JobPayload], ...] = (
     AnswerCommand, AnswerAction, PublishHome, CreateInvoice, PublishInvoice, InvoiceAction, AddCatalogPrice, Respond,
     TellUser, ProcessEvent, RefreshMessage, ThreadReply, ChannelNotice, RefreshCatalog, SweepOverdue, PruneTables,
+    SaveSettings, LeaveWorkspace, SendStripeLink, DisconnectStripe,
 )

@@ -23,6 +23,7 @@ from bot.jobs.payloads import AddCatalogPrice, InvoiceAction, InvoiceActionName
 from bot.mrkdwn import escape
 from bot.services.browse import Answer, Browser
 from bot.services.routing import Routing
+from bot.services.workspace_settings import WorkspaceSettings
 from bot.store.scope import TenantScope
 
 logger = logging.getLogger(__name__)
@@ -58,13 +59,17 @@ class Asker:
 
 class Replies:
     def __init__(self, store: TenantScope, slack: SlackOut, access: Access, browser: Browser, routing: Routing,
-                 defaults: ModalDefaults) -> None:
+                 defaults: ModalDefaults, *, workspace_settings: WorkspaceSettings,
+                 stripe_status: Callable[[str], blocks.StripeHome | None] = lambda user_id: None) -> None:
         self.store = store
+        # What App Home says about the workspace's own Stripe account, per viewer (bot/services/stripe_connect.py).
+        self.stripe_status = stripe_status
         self.slack = slack
         self.access = access
         self.browser = browser
         self.routing = routing
         self.defaults = defaults
+        self.workspace_settings = workspace_settings
         self._commands: dict[type, Callable[[Any, Asker, str], None]] = {
             slash.OpenModal: self._open_form,
             slash.ListCatalog: self._list_catalog,
@@ -74,6 +79,7 @@ class Replies:
             slash.ShowAudit: self._show_audit,
             slash.ListRoutes: self._list_routes,
             slash.SetRoute: self._set_route,
+            slash.OpenSettings: self._open_settings,
         }
 
     # --- /invoice -------------------------------------------------------------------------------------
@@ -161,6 +167,13 @@ class Replies:
         who = f"<@{parsed.key}>" if parsed.kind == "rep" else f"`{escape(parsed.key)}`"
         self._say(asker, f"Payment news for {parsed.kind} {who} now goes to <#{parsed.channel_id}>.")
 
+    def _open_settings(self, parsed: slash.OpenSettings, asker: Asker, job_key: str) -> None:
+        refusal = self.access.refusal(Action.ADMINISTER, asker.user_id, what="change this workspace's settings")
+        if refusal:
+            self._say(asker, refusal)
+            return
+        self._open_view(asker, self.workspace_settings.form())
+
     # --- buttons --------------------------------------------------------------------------------------
     def answer_action(self, body: dict[str, Any], job_key: str) -> None:
         pressed = body["actions"][0]
@@ -237,7 +250,8 @@ class Replies:
 
     # --- App Home ---------------------------------------------------------------------------------------
     def publish_home(self, user_id: str) -> None:
-        self.slack.call("views.publish", user_id=user_id, view=self.browser.home(user_id))
+        view = blocks.home_with_stripe(self.browser.home(user_id), self.stripe_status(user_id))
+        self.slack.call("views.publish", user_id=user_id, view=view)
 
 
 def echoable(values: dict[str, Any]) -> dict[str, Any]:

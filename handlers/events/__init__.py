@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers.events import app_home
+from handlers.events import app_home, leaving
 
 
 def register(app: App) -> None:
     app_home.register(app)
+    leaving.register(app)
