@@ -11,6 +11,7 @@ authorized from the directory elsewhere (`bot.bootstrap`), so Bolt's per-request
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -167,6 +168,19 @@ def failure_page(failure: InstallFailure, status: int, *, forget_state: OAuthSet
                 status, forget_state=forget_state)
 
 
+class HideCodes(logging.Filter):
+    """Bolt logs a failed code exchange with the code in it; a code is a credential until it is spent."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "code" in message:
+            record.msg, record.args = CODE_IN_MESSAGE.sub(r"\1<hidden>", message), None
+        return True
+
+
+CODE_IN_MESSAGE = re.compile(r"(code[=: ]+)[\w.\-]+")
+
+
 class InstallFlow(OAuthFlow):
     """Bolt's OAuth flow with our install page, and our success and failure pages as its callbacks.
 
@@ -176,7 +190,10 @@ class InstallFlow(OAuthFlow):
     def __init__(self, *, settings: OAuthSettings, client: WebClient, directory: Directory,
                  slack_for: Callable[[str], SlackOut]) -> None:
         settings.callback_options = CallbackOptions(success=self._succeeded, failure=self._failed)
-        super().__init__(client=client, logger=logger, settings=settings)
+        flow_logger = logging.getLogger(f"{__name__}.flow")
+        if not any(isinstance(each, HideCodes) for each in flow_logger.filters):
+            flow_logger.addFilter(HideCodes())
+        super().__init__(client=client, logger=flow_logger, settings=settings)
         self._directory = directory
         self._slack_for = slack_for
 

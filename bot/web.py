@@ -197,9 +197,10 @@ def scrape_gauges(bot: Bot) -> Iterator[Metric]:
 
 class TenantEndpoints:
     """Each workspace's webhook endpoint by the public id in its URL: its tenant and signing secret,
-    read from the directory and kept a short while (a reconnect makes a new secret)."""
+    read from the directory and kept a few seconds: a busy endpoint costs one read per interval, and a
+    disconnect or an uninstall (in any process) closes the old address within it."""
 
-    def __init__(self, bot: Bot, ttl: float = 30.0) -> None:
+    def __init__(self, bot: Bot, ttl: float = 5.0) -> None:
         self._bot = bot
         self._ttl = ttl
         self._known: dict[str, tuple[WebhookEndpoint | None, float]] = {}

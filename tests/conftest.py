@@ -1,15 +1,25 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.oauth import REDIRECT_PATH
 from tests.contract.conftest import create_schema, drop_schema, require_postgres, schema_url
 from tests.fakes.slack_fake import FakeSlack
 from tests.fakes.stripe_fake import FakeStripe
-from tests.harness import BOT_TOKEN, STRIPE_KEY, WEBHOOK_SECRET, RunningBot, bot_settings
+from tests.harness import (
+    BOT_TOKEN,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    STRIPE_KEY,
+    WEBHOOK_SECRET,
+    RunningBot,
+    bot_settings,
+    oauth_bot_settings,
+)
 
 
 @pytest.fixture(scope="session")
@@ -87,3 +97,36 @@ def make_bot(tmp_path: Path, fake_slack: FakeSlack, fake_stripe: FakeStripe, db_
 @pytest.fixture
 def bot(make_bot: Any) -> RunningBot:
     return make_bot()
+
+
+@pytest.fixture
+def make_oauth_bot(tmp_path: Path, fake_slack: FakeSlack, fake_stripe: FakeStripe,
+                   db_backend: str) -> Iterator[Callable[..., RunningBot]]:
+    """`make_oauth_bot(**settings)`: a bot any workspace installs (SLACK_MODE=oauth), started, with the
+    fake Slack's OAuth set up as the Slack app's settings page would have it (its Redirect URL)."""
+    bots: list[RunningBot] = []
+    schemas: list[str] = []
+
+    def start(**overrides: Any) -> RunningBot:
+        if db_backend == "postgres" and "database_url" not in overrides:
+            schemas.append(create_schema())
+            overrides["database_url"] = schema_url(schemas[-1])
+        settings = oauth_bot_settings(tmp_path / f"oauth{len(bots)}.db", fake_slack.api_url, fake_stripe.url,
+                                      **overrides)
+        bot = RunningBot(settings).start()
+        bots.append(bot)
+        fake_slack.configure_oauth(CLIENT_ID, CLIENT_SECRET, redirect_uri=settings.public_url + REDIRECT_PATH)
+        return bot
+
+    try:
+        yield start
+    finally:
+        for bot in bots:
+            bot.stop()
+        for schema in schemas:
+            drop_schema(schema)
+
+
+@pytest.fixture
+def oauth_bot(make_oauth_bot: Callable[..., RunningBot]) -> RunningBot:
+    return make_oauth_bot()

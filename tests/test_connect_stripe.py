@@ -11,13 +11,11 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
-import pytest
 import stripe
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
@@ -29,10 +27,9 @@ from bot.domain.tenants import TenantSettings
 from bot.pages import CSRF_FIELD, KEY_FIELD, LinkProblem
 from bot.secrets import SecretKind
 from bot.services.stripe_connect import ENABLED_EVENTS, REQUIRED_PERMISSIONS
-from tests.contract.conftest import create_schema, drop_schema, schema_url
 from tests.fakes.slack_fake import FakeSlack
 from tests.fakes.stripe_fake import FakeStripe
-from tests.harness import RunningBot, oauth_bot_settings, on_both_databases, stripe_signature, wait_for
+from tests.harness import RunningBot, on_both_databases, stripe_signature, wait_for
 
 if TYPE_CHECKING:  # imported at run time by pytest_plugins, which must come first for pytest to rewrite it
     from tests.browser import Serve  # noqa: F401
@@ -62,34 +59,6 @@ class Space:
 StartBot = Callable[..., RunningBot]
 
 
-@pytest.fixture
-def start_bot(tmp_path: Path, fake_slack: FakeSlack, fake_stripe: FakeStripe, db_backend: str
-              ) -> Iterator[StartBot]:
-    """`start_bot(**settings)`: an OAuth-mode bot (test-mode Stripe unless `stripe_livemode=True`)."""
-    bots: list[RunningBot] = []
-    schemas: list[str] = []
-
-    def start(**overrides: Any) -> RunningBot:
-        if db_backend == "postgres":
-            schemas.append(create_schema())
-            overrides["database_url"] = schema_url(schemas[-1])
-        bot = RunningBot(oauth_bot_settings(tmp_path / f"connect{len(bots)}.db", fake_slack.api_url, fake_stripe.url,
-                                            **overrides)).start()
-        bots.append(bot)
-        return bot
-
-    try:
-        yield start
-    finally:
-        for bot in bots:
-            bot.stop()
-        for schema in schemas:
-            drop_schema(schema)
-
-
-@pytest.fixture
-def oauth_bot(start_bot: StartBot) -> RunningBot:
-    return start_bot()
 
 
 def install(bot: RunningBot, fake_slack: FakeSlack, fake_stripe: FakeStripe, team_id: str = "TCONN",
@@ -365,9 +334,9 @@ def test_bad_keys_are_refused_each_with_its_reason_and_nothing_stored(oauth_bot:
     assert len(endpoints(space)) == 1
 
 
-def test_a_test_key_is_refused_on_a_live_deployment(start_bot: StartBot, fake_slack: FakeSlack,
+def test_a_test_key_is_refused_on_a_live_deployment(make_oauth_bot: StartBot, fake_slack: FakeSlack,
                                                     fake_stripe: FakeStripe) -> None:
-    bot = start_bot(stripe_livemode=True)
+    bot = make_oauth_bot(stripe_livemode=True)
     space = install(bot, fake_slack, fake_stripe)
     link = ask_for_link(bot, space)
     assert "rk_live_" in show(bot, link).text and "This is a live key" in show(bot, link).text

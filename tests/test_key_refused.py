@@ -13,8 +13,6 @@ from tests.fakes.stripe_fake import FakeStripe
 from tests.harness import RunningBot, wait_for
 from tests.test_workspaces import PERMISSIONS, Workspace, join
 
-pytest_plugins = ["tests.test_workspaces"]  # its `oauth_bot` fixture
-
 
 def submit_form(bot: RunningBot, space: Workspace, amount: str) -> None:
     team = space.team

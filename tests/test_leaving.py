@@ -19,8 +19,6 @@ from tests.fakes.stripe_fake import FakeStripe
 from tests.harness import RunningBot, on_both_databases, wait_for
 from tests.test_workspaces import Workspace, create_invoice, join, texts
 
-pytest_plugins = ["tests.test_workspaces"]  # its `oauth_bot` fixture
-
 
 def send_event(bot: RunningBot, space: Workspace, event: dict[str, Any]) -> httpx.Response:
     """The event as Slack posts it for that workspace, signed."""

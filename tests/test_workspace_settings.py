@@ -19,8 +19,6 @@ from tests.fakes.stripe_fake import FakeStripe
 from tests.harness import TEAM_ID, RunningBot, create_invoice, on_both_databases, wait_for
 from tests.test_workspaces import join
 
-pytest_plugins = ["tests.test_workspaces"]  # its `oauth_bot` fixture
-
 
 @dataclass(frozen=True)
 class Answer:

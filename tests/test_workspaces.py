@@ -7,20 +7,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import pytest
 import stripe
 
 from bot.domain.tenants import StripeConnection, TenantSettings
 from bot.secrets import SecretKind
-from tests.contract.conftest import create_schema, drop_schema, schema_url
 from tests.fakes.slack_fake import FakeSlack
 from tests.fakes.stripe_fake import FakeStripe
-from tests.harness import RunningBot, oauth_bot_settings, on_both_databases, stripe_signature, wait_for
+from tests.harness import RunningBot, on_both_databases, stripe_signature, wait_for
 
 # What invoicebot's restricted key needs (the connect page lists the same).
 PERMISSIONS = ["rak_customer_write", "rak_product_write", "rak_plan_write", "rak_invoice_write",
@@ -39,19 +35,6 @@ class Workspace:
     payments: str
     rep: str
 
-
-@pytest.fixture
-def oauth_bot(tmp_path: Path, fake_slack: FakeSlack, fake_stripe: FakeStripe, db_backend: str) -> Iterator[RunningBot]:
-    schema = create_schema() if db_backend == "postgres" else None
-    overrides = {"database_url": schema_url(schema)} if schema else {}
-    bot = RunningBot(oauth_bot_settings(tmp_path / "oauth.db", fake_slack.api_url, fake_stripe.url,
-                                        **overrides)).start()
-    try:
-        yield bot
-    finally:
-        bot.stop()
-        if schema:
-            drop_schema(schema)
 
 
 def join(bot: RunningBot, fake_slack: FakeSlack, fake_stripe: FakeStripe, team_id: str, name: str) -> Workspace:
