@@ -27,7 +27,7 @@ from bot.adapters.slack import SlackOut, build_web_client
 from bot.adapters.stripe import StripeGateway
 from bot.config import ConfigError, Settings, SlackMode
 from bot.container import JobSubmitter, Services
-from bot.domain.tenants import DEFAULT_TENANT, TenantSettings
+from bot.domain.tenants import DEFAULT_TENANT, StripeConnection, TenantSettings
 from bot.jobs.handlers import JobServices, job_registry
 from bot.jobs.model import Lane
 from bot.jobs.payloads import ALL_PAYLOADS, PruneTables, RefreshCatalog, SweepOverdue
@@ -306,8 +306,18 @@ def installed_workspaces(settings: Settings, store: Store, box: SecretBox, metri
                                    "rolled). Invoicing is paused: open invoicebot's App Home and connect Stripe again.")
             workspaces.forget(tenant_id)
 
+        def as_built(current: StripeConnection | None) -> tuple[str, bool] | None:
+            return (current.api_key, current.paused_at is not None) if current is not None else None
+
+        def changed() -> bool:
+            """Connected, reconnected or resumed elsewhere since this workspace was built: build it again."""
+            if as_built(directory.stripe(tenant_id)) == as_built(connection):
+                return False
+            workspaces.forget(tenant_id)
+            return True
+
         stripe = StripeGateway(key, settings.stripe_api_base, timeout=settings.stripe_timeout, metrics=metrics,
-                               on_key_refused=key_refused,
+                               on_key_refused=key_refused, changed=changed,
                                paused=connection is not None and connection.paused_at is not None)
         return WorkspaceSetup(tenant_id, stripe, web_client, lists, tenant.settings.payments_channel,
                               defaults=TenantSettings(admins=(installation.installer_user_id,)))

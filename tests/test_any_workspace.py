@@ -6,11 +6,22 @@ every event is verified with its own secret. Then one workspace leaves and the o
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from bot.domain.tenants import TenantSettings
+from bot.oauth import REDIRECT_PATH
 from tests.fakes.slack_fake import FakeSlack
 from tests.fakes.stripe_fake import FakeStripe
-from tests.harness import RunningBot, on_both_databases, wait_for
+from tests.harness import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    BotProcess,
+    RunningBot,
+    oauth_bot_settings,
+    on_both_databases,
+    query_database,
+    wait_for,
+)
 from tests.test_connect_stripe import Space, connect
 from tests.test_install import heading, install_by_hand
 from tests.test_workspaces import Workspace, create_invoice, texts
@@ -94,3 +105,29 @@ def create_invoice_again(bot: RunningBot, space: Workspace, amount: str) -> str:
     created = [invoice["id"] for invoice in space.account.objects("invoice") if invoice["id"] not in known]
     assert len(created) == 1
     return str(created[0])
+
+
+def test_an_oauth_bot_as_its_own_process_runs_each_workspaces_jobs_in_its_worker_process(
+        tmp_path: Path, fake_slack: FakeSlack, fake_stripe: FakeStripe) -> None:
+    """`invoicebot serve` with SLACK_MODE=oauth and WORKER_MODE=process: the worker child finds each
+    workspace in the directory too (its token and key sealed there), not only the serving process."""
+    settings = oauth_bot_settings(tmp_path / "process.db", fake_slack.api_url, fake_stripe.url)
+    fake_slack.configure_oauth(CLIENT_ID, CLIENT_SECRET, redirect_uri=settings.public_url + REDIRECT_PATH)
+    bot = BotProcess(settings).start()
+    try:
+        team = fake_slack.add_team("TPROC", "Proc", users=[{"id": "UPROCADMIN", "is_admin": True}, "UPROCREP"],
+                                   channels=["CPROCSALES"])
+        assert install_by_hand(bot, fake_slack, team).status_code == 200  # type: ignore[arg-type]
+        tenant = query_database(settings.database_url, "SELECT id, public_id FROM tenants WHERE team_id = ?",
+                                ("TPROC",))[0]
+        account = fake_stripe.add_account("Proc Ltd")
+        connect(bot, Space(team, account, tenant["id"], tenant["public_id"], "UPROCADMIN", "UPROCREP"))  # type: ignore[arg-type]
+        space = Workspace(team, account, "", tenant["id"], tenant["public_id"], "", "CPROCSALES", "", "UPROCREP")
+        invoice_id = create_invoice_again(bot, space, "42.00")  # type: ignore[arg-type]
+        fake_stripe.pay_invoice(invoice_id)
+        fake_stripe.flush_webhooks()
+        wait_for(lambda: query_database(settings.database_url, "SELECT status FROM invoices WHERE tenant_id = ? "
+                                        "AND stripe_id = ?", (tenant["id"], invoice_id)) == [{"status": "paid"}],
+                 15, "the payment decided for that workspace")
+    finally:
+        bot.stop()

@@ -111,21 +111,28 @@ def _key_refused(error: stripe.StripeError) -> KeyRefused:
 NOT_CONNECTED = ("This workspace hasn't connected a Stripe account yet: an invoicing admin connects one from "
                  "invoicebot's App Home")
 # While a workspace's key is refused, its Stripe work waits this long between looks (not an attempt).
-KEY_REFUSED_PAUSE_SECONDS = 300.0
+KEY_REFUSED_PAUSE_SECONDS = 60.0
 
 
 class StripeGateway:
     """One Stripe account's API, through one key. `api_key=""`: no account connected (every call says so).
     With `on_key_refused` (a workspace's own account), a 401 pauses the work instead of failing it: the
-    callback tells the workspace's admins once, and each job waits until an admin reconnects."""
+    callback tells the workspace's admins once, and each job waits until an admin reconnects.
+
+    `changed` (a workspace's own account): True when its connection is no longer the one this gateway
+    was built with. An admin connects on our web page, in whichever process serves it, while a worker
+    process holds the gateway it built before: not connected, or paused. Asked only then, it turns a
+    refusal into a run again at once with the workspace built anew."""
 
     def __init__(self, api_key: str, api_base: str = "https://api.stripe.com", *, timeout: float = 30.0,
                  max_network_retries: int = 1, metrics: Metrics | None = None,
-                 on_key_refused: Callable[[], None] | None = None, paused: bool = False) -> None:
+                 on_key_refused: Callable[[], None] | None = None, paused: bool = False,
+                 changed: Callable[[], bool] | None = None) -> None:
         self.metrics = metrics or Metrics()
         self.connected = bool(api_key)
         self._on_key_refused = on_key_refused
         self._paused = paused
+        self._changed = changed
         self._api_base = api_base
         self._timeout = timeout
         self._max_network_retries = max_network_retries
@@ -137,6 +144,8 @@ class StripeGateway:
         )
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if (not self.connected or self._paused) and self._changed is not None and self._changed():
+            raise Defer("the workspace's Stripe connection changed: running again with it", 0.0)
         if not self.connected:
             raise StripeFailure(NOT_CONNECTED, retryable=False, code="stripe_not_connected")
         if self._paused:
