@@ -61,12 +61,14 @@ def run_demo() -> int:
 
     with FakeSlack(token=BOT_TOKEN).start() as slack, FakeStripe(api_key=STRIPE_KEY).start() as stripe, \
             tempfile.TemporaryDirectory() as tmp:
+        slack.reset()  # the workspace's people and channels, as every test starts with them
+        slack.add_user("UADMIN", is_admin=True, real_name="Ada Admin")
         bot = RunningBot(bot_settings(Path(tmp) / "demo.db", slack.api_url, stripe.url)).start()
         stripe.add_webhook_endpoint(bot.url + "/stripe/webhook", WEBHOOK_SECRET)
         try:
-            banner("1. A rep adds a catalog price: /invoice catalog add \"Gold Special\" 10.00 usd")
+            banner("1. An admin adds a catalog price: /invoice catalog add \"Gold Special\" 10.00 usd")
             bot.slash('catalog add "Gold Special" 10.00 usd', trigger_id=slack.new_trigger_id(),
-                      response_url=slack.response_url())
+                      response_url=slack.response_url(), user="UADMIN")
             bot.wait_idle()
             print(_mrkdwn(slack.responses[-1].get("text", "")))
             price_id = stripe.objects("price")[0]["id"]
