@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import ack, bodies, burst, ingest, memory, month_end, stripe_calls
+from bench import ack, bodies, burst, digest_memory, ingest, memory, month_end, stripe_calls
 from bench.common import Context, machine
 from bench.fakes import running_fakes
 from bench.report import Section, print_section, print_summary, write_markdown
@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "memory": memory.run,
     "bodies": bodies.run,
     "month_end": month_end.run,
+    "digest_memory": digest_memory.run,
 }
 
 

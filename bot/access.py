@@ -5,9 +5,12 @@ The model (the README has it as a table):
   `INVOICE_CREATORS` (everyone when it is empty) and admins.
 - **View** an invoice (show it, its history, see it in lists and App Home totals): its rep,
   admins, people in `INVOICE_VIEWERS` (finance), and members of the channel it was posted in.
-- **Act** on an invoice (send, remind, void, write off): its rep and admins.
+- **Act** on an invoice (send, remind, void, write off, and its chasing: promise to pay, dispute,
+  resolve, skip, snooze, its own cadence): its rep and admins.
 - **Administer** (catalog changes, routes, the audit log, invoices the bot never made): people in
   `INVOICE_ADMINS` and workspace admins and owners.
+- **Approve** (or reject) an invoice held above `APPROVAL_LIMITS`: people in `APPROVERS`, or the
+  admins when it names nobody; never the invoice's rep, nor whoever asked to send it.
 - **Guests** (single- and multi-channel) and **people from other organisations** (Slack Connect)
   may do nothing unless their own user ID is in one of the lists: membership of a listed user
   group or of a channel is not enough for them.
@@ -47,17 +50,23 @@ class Action(StrEnum):
     VOID = "void"
     UNCOLLECTIBLE = "uncollectible"
     ADMINISTER = "administer"
+    CHASE = "chase"  # promise to pay, dispute, resolve, an invoice's chasing (bot/services/chasing.py)
+    APPROVE = "approve"
 
 
-ACTS = frozenset({Action.SEND, Action.REMIND, Action.VOID, Action.UNCOLLECTIBLE})
+ACTS = frozenset({Action.SEND, Action.REMIND, Action.VOID, Action.UNCOLLECTIBLE, Action.CHASE})
 VERBS = {Action.SEND: "send", Action.REMIND: "send a reminder for", Action.VOID: "void",
-         Action.UNCOLLECTIBLE: "mark uncollectible"}
+         Action.UNCOLLECTIBLE: "mark uncollectible", Action.CHASE: "change how the customer is chased for"}
 
 NOT_A_MEMBER = ("Guests and people from other organisations can't use invoicebot unless an invoicing admin "
                 "adds them by name.")
 NOT_A_CREATOR = "You're not on the list of people who may create or send invoices; ask an invoicing admin."
 NOT_A_VIEWER = ("That invoice isn't yours to see: only its rep, invoicing admins, finance viewers and members "
                 "of the channel it was posted in can see it.")
+NOT_AN_APPROVER = "Only approvers can approve or reject invoices above the approval limit."
+NOT_YOUR_OWN_APPROVAL = ("You can't approve or reject an invoice you created or asked to send: another approver "
+                         "decides.")
+MAX_APPROVERS_ASKED = 25  # people a request for approval goes to, at most (a big user group)
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,7 @@ class AccessLists:
     creators: frozenset[str]  # empty: every full member of the workspace
     admins: frozenset[str]
     viewers: frozenset[str]
+    approvers: frozenset[str] = frozenset()  # empty: the admins approve
 
 
 @dataclass(frozen=True)
@@ -176,6 +186,10 @@ class Access:
         """None when allowed, else the message the person sees."""
         if action is Action.ADMINISTER:
             return None if self.is_admin(user_id) else f"Only invoicing admins can {what}."
+        if action is Action.APPROVE:
+            if invoice is None:
+                raise ValueError(f"{action} needs the invoice it is about")
+            return self.approval_refusal(user_id, invoice)
         lists = self.lists
         named = user_id in (lists.creators if action is Action.CREATE else lists.viewers if action is Action.VIEW
                             else frozenset())
@@ -207,6 +221,36 @@ class Access:
         if not person.full_member:
             return NOT_A_MEMBER
         return f"Only the rep who created this invoice or an invoicing admin can {VERBS[action]} it."
+
+    def approval_refusal(self, user_id: str, invoice: Invoice, requested_by: str | None = None) -> str | None:
+        """May `user_id` approve or reject `invoice`, held above the limit after `requested_by` asked to send
+        it? People in APPROVERS (guests and outsiders only by their own ID), or the admins when it names
+        nobody; never its rep or whoever asked."""
+        if user_id in (invoice.rep_user_id, requested_by):
+            return NOT_YOUR_OWN_APPROVAL
+        approvers = self.lists.approvers
+        if user_id in approvers:
+            return None
+        person = self.person(user_id)
+        if self._listed(person, approvers) if approvers else self.is_admin(user_id, person):
+            return None
+        return NOT_A_MEMBER if not person.full_member else NOT_AN_APPROVER
+
+    def approvers_for(self, invoice: Invoice, requested_by: str | None = None) -> list[str]:
+        """Whom to ask to approve `invoice`: those APPROVERS names (user groups by their members), or the
+        admins named when it names nobody, each one who may decide (`approval_refusal`); at most
+        MAX_APPROVERS_ASKED. Empty when nobody is named (Slack's workspace admins cannot be listed)."""
+        entries = self.lists.approvers or self.lists.admins
+        candidates: list[str] = []
+        for entry in sorted(entries):
+            candidates += sorted(self._members_of_group(entry)) if entry.startswith("S") else [entry]
+        chosen: list[str] = []
+        for user_id in dict.fromkeys(candidates):
+            if len(chosen) >= MAX_APPROVERS_ASKED:
+                break
+            if self.approval_refusal(user_id, invoice, requested_by) is None:
+                chosen.append(user_id)
+        return chosen
 
     def _own(self, person: Person, invoice: Invoice) -> bool:
         """The invoice's rep: a full member, or one named in a list (a rep who became a guest is not)."""

@@ -11,7 +11,7 @@ import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
 
@@ -23,6 +23,7 @@ from slack_sdk.models.blocks import (
     ContextBlock,
     ConversationFilter,
     ConversationSelectElement,
+    DatePickerElement,
     DividerBlock,
     ExternalDataSelectElement,
     HeaderBlock,
@@ -40,8 +41,18 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot import money
+from bot.domain.chasing import MAX_NOTE, MAX_REASON, SNOOZE_DAYS, cadence_text, describe_cadence, format_day
 from bot.domain.invoices import Invoice, InvoiceLine
 from bot.domain.notices import NOTICE_KINDS
+from bot.domain.receivables import (
+    BUCKET_LABELS,
+    BUCKETS,
+    COLLECTED_DAYS,
+    DSO_METHOD,
+    Aging,
+    CurrencyReport,
+    Report,
+)
 from bot.domain.records import AuditEntry, CurrencyTotals, Customer, Price
 from bot.domain.tenants import TenantSettings
 from bot.mrkdwn import escape, link, truncate
@@ -64,6 +75,16 @@ class ActionId(StrEnum):
     SHOW_INVOICE = "invoice_show"
     CONNECT_STRIPE = "connect_stripe"
     DISCONNECT_STRIPE = "disconnect_stripe"
+    # Chasing (bot/services/chasing.py, promises.py): the invoice message's buttons, then the evening preview's.
+    CHASE_PROMISE = "chase_promise"
+    CHASE_DISPUTE = "chase_dispute"
+    CHASE_RESOLVE = "chase_resolve"
+    CHASE_CADENCE = "chase_cadence"
+    CHASE_SKIP = "chase_skip"
+    CHASE_SNOOZE = "chase_snooze"
+    CHASE_SEND_NOW = "chase_send_now"
+    APPROVAL_APPROVE = "approval_approve"
+    APPROVAL_REJECT = "approval_reject"
 
 
 MODAL_CALLBACK_ID = "invoice_modal"
@@ -81,6 +102,11 @@ STATUS_BADGES = {
     "void": ":no_entry_sign: Void",
     "uncollectible": ":warning: Uncollectible",
     "deleted": ":wastebasket: Deleted",
+}
+# An invoice held above APPROVAL_LIMITS (`Invoice.approval`), shown instead of its Stripe status.
+APPROVAL_BADGES = {
+    "pending": ":hourglass_flowing_sand: Awaiting approval",
+    "rejected": ":no_entry_sign: Rejected",
 }
 
 
@@ -355,7 +381,7 @@ def invoice_message(invoice: Invoice) -> tuple[str, list[dict[str, Any]]]:
     fields = [
         MarkdownTextObject(text=f"*Customer*\n{customer}" + (f"\n{email}" if email and email != customer else "")),
         MarkdownTextObject(text=f"*Total*\n{escape(total)}"),
-        MarkdownTextObject(text=f"*Status*\n{STATUS_BADGES.get(status, escape(status))}"),
+        MarkdownTextObject(text=f"*Status*\n{status_badge(invoice)}"),
         MarkdownTextObject(text=f"*Due*\n{due_mrkdwn(invoice.due_date)}"),
     ]
     if invoice.amount_paid:
@@ -373,8 +399,19 @@ def invoice_message(invoice: Invoice) -> tuple[str, list[dict[str, Any]]]:
     buttons = invoice_buttons(invoice)
     if buttons:
         blocks.append(ActionsBlock(block_id="invoice_actions", elements=buttons))
+    blocks.extend(chasing_blocks(invoice))
     text = f"{escape(invoice.title)} for {customer}: {escape(total)}, {status}"
     return text, [block.to_dict() for block in blocks]
+
+
+def status_badge(invoice: Invoice) -> str:
+    """Its Stripe status, or where it stands with its approval while that decides (a held draft, a
+    rejected one deleted)."""
+    if invoice.approval == "pending" and invoice.status == "draft":
+        return APPROVAL_BADGES["pending"]
+    if invoice.approval == "rejected" and invoice.status in ("draft", "deleted"):
+        return APPROVAL_BADGES["rejected"]
+    return STATUS_BADGES.get(invoice.status, escape(invoice.status))
 
 
 def lines_summary(lines: Sequence[InvoiceLine], currency: str, shown: int = 5) -> str:
@@ -395,7 +432,7 @@ def invoice_buttons(invoice: Invoice) -> list[ButtonElement]:
     if invoice.hosted_url:
         buttons.append(ButtonElement(text=plain("Open invoice"), action_id=ActionId.INVOICE_OPEN,
                                      url=invoice.hosted_url, value=invoice_id))
-    if status == "draft":
+    if status == "draft" and invoice.approval not in ("pending", "rejected"):  # a held draft waits for its approver
         buttons.append(ButtonElement(text=plain("Send"), action_id=ActionId.INVOICE_SEND, value=invoice_id,
                                      style="primary"))
     if status == "open":
@@ -415,6 +452,87 @@ def invoice_buttons(invoice: Invoice) -> list[ButtonElement]:
                                   confirm=plain("Mark uncollectible", 30), deny=plain("Cancel", 30)),
         ))
     return buttons
+
+
+# --- approval above a limit ---------------------------------------------------------------------
+APPROVAL_REASON_CALLBACK_ID = "approval_reason"
+
+
+def _approval_summary(invoice: Invoice, requested_by: str, limit: int) -> str:
+    total = money.format_amount(invoice.total, invoice.currency)
+    customer = escape(invoice.customer_label or "a customer")
+    email = escape(invoice.customer_email or "")
+    who = customer + (f" ({email})" if email and email != customer else "")
+    return (f"<@{requested_by}> wants to send *{escape(invoice.title)}* for *{escape(total)}* to {who}. "
+            f"It is above the {escape(invoice.currency.upper())} approval limit of "
+            f"{escape(money.format_amount(limit, invoice.currency))}.")
+
+
+def _approval_blocks(invoice: Invoice, requested_by: str, limit: int, heading: str) -> list[Block]:
+    found: list[Block] = [
+        HeaderBlock(block_id="approval_title", text=plain(heading, 150)),
+        SectionBlock(block_id="approval_summary",
+                     text=MarkdownTextObject(text=truncate(_approval_summary(invoice, requested_by, limit), 3000))),
+    ]
+    summary = lines_summary(invoice.lines, invoice.currency)
+    if summary:
+        found.append(ContextBlock(block_id="approval_lines", elements=[MarkdownTextObject(text=summary)]))
+    return found
+
+
+def approval_request(invoice: Invoice, requested_by: str, limit: int) -> tuple[str, list[dict[str, Any]]]:
+    """What an approver gets: the invoice, the limit it is above, Approve and Reject (with a reason)."""
+    total = money.format_amount(invoice.total, invoice.currency)
+    request = _approval_blocks(invoice, requested_by, limit, "Approval needed")
+    request.append(ActionsBlock(block_id="approval_actions", elements=[
+        ButtonElement(
+            text=plain("Approve"), action_id=ActionId.APPROVAL_APPROVE, value=invoice.stripe_id, style="primary",
+            confirm=ConfirmObject(title=plain("Approve and send?", 100),
+                                  text=plain(f"{invoice.title} for {total} is emailed to the customer at once.", 300),
+                                  confirm=plain("Approve and send", 30), deny=plain("Cancel", 30))),
+        ButtonElement(text=plain("Reject"), action_id=ActionId.APPROVAL_REJECT, value=invoice.stripe_id,
+                      style="danger"),
+    ]))
+    text = f"Approval needed: {escape(invoice.title)} for {escape(total)}"
+    return text, [block.to_dict() for block in request]
+
+
+def decision_line(status: str, decided_by: str | None, decided_at: float | None, reason: str | None) -> str:
+    """`Approved by @x on <date>` (in each viewer's time zone), or rejected, with the reason."""
+    when = f"<!date^{int(decided_at)}^{{date_short_pretty}} at {{time}}|{format_moment(decided_at)}>" \
+        if decided_at else "earlier"
+    who = f"<@{decided_by}>" if decided_by else "someone"
+    if status == "approved":
+        return f":white_check_mark: Approved by {who} {when}."
+    line = f":no_entry_sign: Rejected by {who} {when}"
+    return line + (f": “{escape(reason)}”" if reason else ".")
+
+
+def approval_decided(invoice: Invoice, requested_by: str, limit: int, status: str, decided_by: str | None,
+                     decided_at: float | None, reason: str | None) -> tuple[str, list[dict[str, Any]]]:
+    """A request once decided: the same summary, who decided and when; no buttons."""
+    verb = "Approved" if status == "approved" else "Rejected"
+    decided = _approval_blocks(invoice, requested_by, limit, verb)
+    decided.append(SectionBlock(block_id="approval_decision", text=MarkdownTextObject(
+        text=truncate(decision_line(status, decided_by, decided_at, reason), 3000))))
+    return f"{verb}: {escape(invoice.title)}", [block.to_dict() for block in decided]
+
+
+def approval_reason_modal(invoice: Invoice) -> dict[str, Any]:
+    """Reject's form: why (the rep reads it). The invoice rides in `private_metadata`."""
+    total = money.format_amount(invoice.total, invoice.currency)
+    return View(
+        type="modal", callback_id=APPROVAL_REASON_CALLBACK_ID, title=plain("Reject invoice", 24),
+        submit=plain("Reject", 24), close=plain("Cancel", 24),
+        private_metadata=json.dumps({"invoice_id": invoice.stripe_id}),
+        blocks=[
+            SectionBlock(text=MarkdownTextObject(text=truncate(
+                f"*{escape(invoice.title)}* for {escape(total)} to "
+                f"{escape(invoice.customer_label or 'a customer')} is deleted, not sent.", 3000))),
+            _text_input("reason", "Why?", optional=False, multiline=True, max_length=500,
+                        hint="The rep reads this, so they know what to change."),
+        ],
+    ).to_dict()
 
 
 def notice(text: str, *, context: str | None = None) -> list[dict[str, Any]]:
@@ -803,3 +921,271 @@ def audit_blocks(invoice: Invoice, entries: list[AuditEntry], zone: tzinfo) -> l
                      + (f" ({ids})" if ids else ""))
     text = f"*Audit log of {escape(invoice.title)}*\n" + ("\n".join(lines) or "Nothing recorded.")
     return [SectionBlock(text=MarkdownTextObject(text=truncate(text, 3000))).to_dict()]
+
+
+# --- receivables: the digest and App Home's aging --------------------------------------------------
+DIGEST_REPS_SHOWN = 10  # per currency; the rest are counted in one line
+
+
+def aging_text(row: Aging) -> str:
+    """One currency's open amounts by days past due: `Current $1.00 (2) · 1–30 days $0.00 (0) · ...`."""
+    return " · ".join(f"{BUCKET_LABELS[bucket]} {escape(money.format_amount(row.amount(bucket), row.currency))} "
+                      f"({row.counts[index]})" for index, bucket in enumerate(BUCKETS))
+
+
+def home_with_aging(view: dict[str, Any], agings: Sequence[Aging]) -> dict[str, Any]:
+    """App Home with the receivables' aging (what the viewer may see) under its totals: the figures the
+    digest shows, from the same rule."""
+    if not agings:
+        return view
+    lines = ["*Aging* (open invoices by days past due)"]
+    lines += [f"*{escape(row.currency.upper())}*  {aging_text(row)}" for row in agings]
+    section = SectionBlock(text=MarkdownTextObject(text=truncate("\n".join(lines), SECTION_TEXT_MAX))).to_dict()
+    home_blocks = list(view.get("blocks") or [])
+    first_divider = next((index for index, block in enumerate(home_blocks) if block.get("type") == "divider"),
+                         len(home_blocks))
+    if len(home_blocks) >= MAX_BLOCKS_IN_VIEW:
+        return view
+    return {**view, "blocks": [*home_blocks[:first_divider], section, *home_blocks[first_divider:]]}
+
+
+def _moment(now: float, zone: tzinfo) -> str:
+    return datetime.fromtimestamp(now, zone).strftime("%a %b %-d, %Y %H:%M %Z")
+
+
+def _currency_sections(row: CurrencyReport) -> list[dict[str, Any]]:
+    """One currency of the digest: its totals and DSO, its aging, its largest overdue invoices, its reps."""
+    currency = row.currency
+
+    def amount(minor: int) -> str:
+        return escape(money.format_amount(minor, currency))
+
+    aging_row: Aging = row.aging
+    headline = (f"*{escape(currency.upper())}* · open *{amount(aging_row.total)}* ({aging_row.count}) · overdue "
+                f"{amount(aging_row.overdue)} ({aging_row.overdue_count}) · collected in the last {COLLECTED_DAYS} "
+                f"days {amount(row.collected)} · DSO {row.dso.text()}")
+    sections = [f"{headline}\n{aging_text(aging_row)}"]
+    if row.top_overdue:
+        lines = [f"*Largest overdue ({escape(currency.upper())})*"]
+        for rank, item in enumerate(row.top_overdue, start=1):
+            invoice = item.invoice
+            rep = f"<@{escape(invoice.rep_user_id)}>" if invoice.rep_user_id else "no rep"
+            lines.append(f"{rank}. {clip(invoice.number or invoice.stripe_id, DIGEST_NUMBER_MAX)} · "
+                         f"{clip(invoice.customer_label, DIGEST_CUSTOMER_MAX)} · {amount(invoice.amount_remaining)} · "
+                         f"{item.days} day{'s' if item.days != 1 else ''} past due · {rep}")
+        sections.append("\n".join(lines))
+        reps = [f"*Overdue by rep ({escape(currency.upper())})*"]
+        for tally in row.by_rep[:DIGEST_REPS_SHOWN]:
+            who = f"<@{escape(tally.rep_user_id)}>" if tally.rep_user_id else "no rep (made outside invoicebot)"
+            reps.append(f"{who}: {amount(tally.amount)} ({tally.count})")
+        hidden = row.by_rep[DIGEST_REPS_SHOWN:]
+        if hidden:
+            reps.append(f"and {len(hidden)} more: {amount(sum(t.amount for t in hidden))} "
+                        f"({sum(t.count for t in hidden)})")
+        sections.append("\n".join(reps))
+    return [SectionBlock(text=MarkdownTextObject(text=truncate(text, SECTION_TEXT_MAX))).to_dict()
+            for text in sections]
+
+
+def receivables_digest(report: Report, zone: tzinfo, *, notes: Sequence[str] = (),
+                       budget: int = MESSAGE_BLOCKS_TEXT_MAX) -> tuple[str, list[dict[str, Any]]]:
+    """The receivables digest as one message (fallback text, blocks): per currency its open total,
+    aging, collected, DSO, largest overdue invoices and overdue by rep; currencies that do not fit
+    one message get a line each, and past that a count (the CSV has every open invoice)."""
+    moment = _moment(report.now, zone)
+    head: list[dict[str, Any]] = [
+        HeaderBlock(text=plain("Receivables digest")).to_dict(),
+        ContextBlock(elements=[MarkdownTextObject(text=truncate(
+            " · ".join([f"As of {escape(moment)}", f"{report.open_count} open invoice"
+                        f"{'s' if report.open_count != 1 else ''}", *notes]), SECTION_TEXT_MAX))]).to_dict(),
+    ]
+    tail: list[dict[str, Any]] = [ContextBlock(elements=[MarkdownTextObject(text=truncate(
+        f"{DSO_METHOD}. Aging counts days past the due date (current: not yet due). The chart and a CSV of "
+        "every open invoice follow.", SECTION_TEXT_MAX))]).to_dict()]
+    body: list[dict[str, Any]] = []
+    left_out = []
+    for row in report.currencies:
+        candidate = [*body, DividerBlock().to_dict(), *_currency_sections(row)]
+        if fits_one_message([*head, *candidate, *tail]) and message_size([*head, *candidate, *tail]) <= budget:
+            body = candidate
+        else:
+            left_out.append(row)
+    if left_out:
+        lines = [f"*{escape(row.currency.upper())}* open {escape(money.format_amount(row.open_total, row.currency))} "
+                 f"({row.aging.count}) · overdue {escape(money.format_amount(row.aging.overdue, row.currency))}"
+                 for row in left_out]
+        section = SectionBlock(text=MarkdownTextObject(text=truncate(
+            "*Also open*\n" + "\n".join(lines), SECTION_TEXT_MAX))).to_dict()
+        if fits_one_message([*head, *body, section, *tail]) \
+                and message_size([*head, *body, section, *tail]) <= budget:
+            body.append(section)
+        else:
+            body.append(ContextBlock(elements=[MarkdownTextObject(
+                text=f"{len(left_out)} more currencies: see the CSV.")]).to_dict())
+    if not report.currencies:
+        body.append(SectionBlock(text=MarkdownTextObject(text="Nothing is open: every invoice is paid.")).to_dict())
+    summary = "; ".join(f"{row.currency.upper()} {money.format_amount(row.open_total, row.currency)} open"
+                        for row in report.currencies[:5])
+    text = f"Receivables digest, {moment}" + (f": {summary}" if summary else "")
+    return text, [*head, *body, *tail]
+
+
+# --- chasing unpaid invoices (bot/services/chasing.py, bot/services/promises.py) ----------------------------
+PROMISE_CALLBACK_ID = "chase_promise"
+DISPUTE_CALLBACK_ID = "chase_dispute"
+CADENCE_CALLBACK_ID = "chase_cadence"
+PREVIEW_SHOWN = 20  # invoices one preview names (two blocks each, within a message's 50)
+
+
+def chasing_status(invoice: Invoice) -> str | None:
+    """What the invoice message says of its chasing: a dispute, a promise, its own cadence."""
+    state = invoice.chase
+    parts: list[str] = []
+    if state.disputed:
+        by = f" (flagged by <@{escape(state.disputed_by)}>)" if state.disputed_by else ""
+        parts.append(f":triangular_flag_on_post: *Disputed*: {clip(state.dispute_reason or '', 300)}{by}"
+                     " · not chased until resolved")
+    if state.promised_until is not None:
+        day = state.promised_until.strftime("%b %-d, %Y")
+        note = f" ({clip(state.promise_note, 200)})" if state.promise_note else ""
+        parts.append(f":hourglass: Promised to pay by {day}{note}: it passed unpaid, chasing resumed"
+                     if state.promise_lapsed_on else
+                     f":handshake: *Promised to pay by {day}*{note} · not chased until then")
+    if state.days is not None:
+        parts.append(":mute: Not chased (chasing is off for this invoice)" if not state.days
+                     else f"Chased {describe_cadence(state.days)} (this invoice's own schedule)")
+    return "\n".join(parts) or None
+
+
+def chasing_blocks(invoice: Invoice) -> list[Block]:
+    """Under the message of an unpaid invoice: its chasing status, and for an open one made in Slack the
+    buttons Promise to pay, Disputed, Resolve and Chasing…"""
+    found: list[Block] = []
+    if invoice.status not in ("open", "uncollectible"):  # paid, void: its chasing is over (the audit keeps it)
+        return found
+    status = chasing_status(invoice)
+    if status:
+        found.append(ContextBlock(block_id="chasing", elements=[MarkdownTextObject(text=truncate(status, 3000))]))
+    if invoice.status != "open" or not invoice.made_in_slack:
+        return found
+    invoice_id, state = invoice.stripe_id, invoice.chase
+    buttons: list[ButtonElement] = []
+    if not state.disputed:
+        buttons.append(ButtonElement(text=plain("Promise to pay"), action_id=ActionId.CHASE_PROMISE, value=invoice_id))
+        buttons.append(ButtonElement(text=plain("Disputed"), action_id=ActionId.CHASE_DISPUTE, value=invoice_id))
+    if state.disputed or state.promised_until is not None:
+        what = "the dispute and the promise" if state.disputed and state.promised_until else (
+            "the dispute" if state.disputed else "the promise to pay")
+        buttons.append(ButtonElement(
+            text=plain("Resolve"), action_id=ActionId.CHASE_RESOLVE, value=invoice_id,
+            confirm=ConfirmObject(title=plain("Resolve?", 100),
+                                  text=plain(f"Clears {what}: {invoice.title} is chased on its schedule again.", 300),
+                                  confirm=plain("Resolve", 30), deny=plain("Cancel", 30))))
+    buttons.append(ButtonElement(text=plain("Chasing…"), action_id=ActionId.CHASE_CADENCE, value=invoice_id))
+    found.append(ActionsBlock(block_id="chasing_actions", elements=buttons))
+    return found
+
+
+@dataclass(frozen=True)
+class PreviewItem:
+    invoice: Invoice
+    why: str  # "7 days after the due date"
+
+
+def _preview_value(invoice_id: str, day: date) -> str:
+    return json.dumps({"invoice": invoice_id, "day": day.isoformat()})
+
+
+def read_preview_value(value: str) -> tuple[str, date] | None:
+    """A preview button's value back: (invoice id, the reminder's day); None when not one the bot wrote."""
+    try:
+        data = json.loads(value or "{}")
+        invoice_id, day = str(data["invoice"])[:100], date.fromisoformat(str(data["day"]))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return (invoice_id, day) if invoice_id.startswith("in_") else None
+
+
+def chase_preview(day: date, items: Sequence[PreviewItem]) -> tuple[str, list[dict[str, Any]]]:
+    """A rep's evening DM: tomorrow's reminders, each with Skip, Snooze 7 days and Send now."""
+    noun = "reminder" if len(items) == 1 else "reminders"
+    text = f"Tomorrow ({format_day(day)}) Stripe emails {len(items)} {noun} of your invoices"
+    preview: list[Block] = [
+        HeaderBlock(block_id="chase_title", text=plain(f"Tomorrow's {noun}: {format_day(day)}", 150)),
+        SectionBlock(block_id="chase_intro", text=MarkdownTextObject(
+            text="In the morning Stripe emails each of these customers their invoice again. *Skip* drops that "
+                 f"one reminder, *Snooze {SNOOZE_DAYS} days* moves it a week later, *Send now* sends it today "
+                 "instead.")),
+    ]
+    for item in items[:PREVIEW_SHOWN]:
+        invoice = item.invoice
+        remaining = money.format_amount(invoice.amount_remaining, invoice.currency)
+        line = (f"*{escape(invoice.number or invoice.stripe_id)}* · {clip(invoice.customer_label or 'a customer', 60)}"
+                f" · {escape(remaining)} due {due_mrkdwn(invoice.due_date)} · {escape(item.why)}")
+        preview.append(SectionBlock(block_id=f"chase_item:{invoice.stripe_id}",
+                                    text=MarkdownTextObject(text=truncate(line, 3000))))
+        value = _preview_value(invoice.stripe_id, day)
+        preview.append(ActionsBlock(block_id=f"chase_buttons:{invoice.stripe_id}", elements=[
+            ButtonElement(text=plain("Skip"), action_id=ActionId.CHASE_SKIP, value=value),
+            ButtonElement(text=plain(f"Snooze {SNOOZE_DAYS} days"), action_id=ActionId.CHASE_SNOOZE, value=value),
+            ButtonElement(text=plain("Send now"), action_id=ActionId.CHASE_SEND_NOW, value=value, style="primary"),
+        ]))
+    if len(items) > PREVIEW_SHOWN:
+        preview.append(ContextBlock(block_id="chase_more", elements=[MarkdownTextObject(
+            text=f"…and {len(items) - PREVIEW_SHOWN} more: `/invoice list overdue` lists what is unpaid.")]))
+    return text, [block.to_dict() for block in preview]
+
+
+def preview_answered(message_blocks: list[dict[str, Any]], invoice_id: str, note: str) -> list[dict[str, Any]]:
+    """The preview as it was, with the buttons of `invoice_id` replaced by what was done (mrkdwn, escaped)."""
+    answered: list[dict[str, Any]] = []
+    for block in message_blocks:
+        if isinstance(block, dict) and block.get("block_id") == f"chase_buttons:{invoice_id}":
+            block = ContextBlock(block_id=f"chase_done:{invoice_id}",
+                                 elements=[MarkdownTextObject(text=truncate(note, 3000))]).to_dict()
+        answered.append(block)
+    return answered
+
+
+def _invoice_heading(invoice: Invoice) -> SectionBlock:
+    remaining = money.format_amount(invoice.amount_remaining, invoice.currency)
+    return SectionBlock(block_id="chase_invoice", text=MarkdownTextObject(text=truncate(
+        f"*{escape(invoice.title)}* · {clip(invoice.customer_label or 'a customer', 80)} · {escape(remaining)} "
+        f"remaining · due {due_mrkdwn(invoice.due_date)}", 3000)))
+
+
+def promise_modal(invoice: Invoice, metadata: str, today: date) -> dict[str, Any]:
+    return View(type="modal", callback_id=PROMISE_CALLBACK_ID, title=plain("Promise to pay", 24),
+                submit=plain("Save", 24), close=plain("Cancel", 24), private_metadata=metadata, blocks=[
+                    _invoice_heading(invoice),
+                    InputBlock(block_id="promised_until", label=plain("The customer pays by"),
+                               element=DatePickerElement(action_id="promised_until",
+                                                         initial_date=(today + timedelta(days=7)).isoformat()),
+                               hint=plain("No reminder until then. If it passes unpaid you hear of it and chasing "
+                                          "resumes the day after.")),
+                    _text_input("promise_note", "Note (optional)", optional=True, multiline=True,
+                                max_length=MAX_NOTE, placeholder="Paying by wire, per Jenny on the phone"),
+                ]).to_dict()
+
+
+def dispute_modal(invoice: Invoice, metadata: str) -> dict[str, Any]:
+    return View(type="modal", callback_id=DISPUTE_CALLBACK_ID, title=plain("Disputed", 24),
+                submit=plain("Mark disputed", 24), close=plain("Cancel", 24), private_metadata=metadata, blocks=[
+                    _invoice_heading(invoice),
+                    _text_input("dispute_reason", "What does the customer dispute?", optional=False, multiline=True,
+                                max_length=MAX_REASON, placeholder="Says the second line was never delivered",
+                                hint="Chasing stops until someone presses Resolve; invoicing admins are told."),
+                ]).to_dict()
+
+
+def cadence_modal(invoice: Invoice, metadata: str, workspace: Sequence[int]) -> dict[str, Any]:
+    own = invoice.chase.days
+    return View(type="modal", callback_id=CADENCE_CALLBACK_ID, title=plain("Chasing", 24),
+                submit=plain("Save", 24), close=plain("Cancel", 24), private_metadata=metadata, blocks=[
+                    _invoice_heading(invoice),
+                    _text_input("chase_days", "Reminders, in days from the due date", optional=True,
+                                initial=cadence_text(own) if own is not None else None, max_length=60,
+                                placeholder=cadence_text(workspace),
+                                hint=f"Negative: before it; “off”: no reminders. Empty: the workspace's schedule, "
+                                     f"{describe_cadence(workspace)} ({cadence_text(workspace)})."),
+                ]).to_dict()

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol, cast
 
 from slack_bolt import App
@@ -30,7 +30,7 @@ from bot.container import JobSubmitter, Services
 from bot.domain.tenants import DEFAULT_TENANT, StripeConnection, TenantSettings
 from bot.jobs.handlers import JobServices, job_registry
 from bot.jobs.model import Lane
-from bot.jobs.payloads import ALL_PAYLOADS, PruneTables, RefreshCatalog, SweepOverdue
+from bot.jobs.payloads import ALL_PAYLOADS, ChaseSweep, CheckDigestSchedule, PruneTables, RefreshCatalog, SweepOverdue
 from bot.jobs.registry import Registry, UnknownTenant
 from bot.jobs.schedule import Periodic, Scheduler
 from bot.jobs.worker import LaneConfig, LaneSignals, WorkerHealth, Workers
@@ -38,12 +38,17 @@ from bot.metrics import Metrics, Sample
 from bot.oauth import InstallFlow, install_flow
 from bot.people import People
 from bot.secrets import SecretBox, SecretKind
+from bot.services.approvals import Approvals
 from bot.services.browse import Browser
 from bot.services.catalog import Catalog
+from bot.services.chasing import Chasing
 from bot.services.invoicing import Invoicing
 from bot.services.leaving import Leaving
 from bot.services.messages import InvoiceMessages
 from bot.services.notifications import POST_INTERVAL, Notifications
+from bot.services.promises import Promises
+from bot.services.receivables import CHECK_SECONDS as DIGEST_CHECK_SECONDS
+from bot.services.receivables import Receivables
 from bot.services.replies import ModalDefaults, Replies
 from bot.services.routing import Routing
 from bot.services.stripe_connect import StripeConnect
@@ -66,6 +71,7 @@ CATALOG_REFRESH_SECONDS = 600
 REPLY_THREADS = 4
 EVENT_BATCH = 100  # events decided per transaction: ~10 ms of the write lock
 OVERDUE_SWEEP_SECONDS = 900
+CHASE_SWEEP_SECONDS = 600  # today's reminders, tomorrow's previews, lapsed promises (bot/services/chasing.py)
 PRUNE_SECONDS = 3600
 
 
@@ -342,7 +348,10 @@ def environment_workspace(settings: Settings, store: Store, stripe: StripeGatewa
             return None
         tenant = store.directory.get(DEFAULT_TENANT)
         applied = with_defaults(tenant.settings if tenant is not None else TenantSettings(), defaults)
-        return WorkspaceSetup(DEFAULT_TENANT, stripe, web_client, access_lists(applied), applied.payments_channel,
+        # APPROVERS: who approves invoices above APPROVAL_LIMITS (empty: the admins); env mode only, as its IDs
+        # are one workspace's.
+        lists = replace(access_lists(applied), approvers=settings.approver_ids)
+        return WorkspaceSetup(DEFAULT_TENANT, stripe, web_client, lists, applied.payments_channel,
                               defaults=defaults)
 
     return setup
@@ -373,7 +382,7 @@ def assemble_workspace(setup: WorkspaceSetup, store: Store, settings: Settings, 
     slack = SlackOut(setup.web_client, settings.response_origins, metrics)
     courier = Courier(scope, slack)
     messages = InvoiceMessages(scope, slack, courier)
-    invoicing = Invoicing(scope, stripe, slack, messages, clock)
+    invoicing = Invoicing(scope, stripe, slack, messages, clock, limits=settings.approval_limit_amounts)
     catalog = Catalog(scope, stripe, clock)
     # Slack's pace per channel lives in the database: every process and replica posting keeps it.
     notifications = Notifications(scope, slack, stripe, messages, courier, payments_channel=setup.payments_channel,
@@ -389,14 +398,21 @@ def assemble_workspace(setup: WorkspaceSetup, store: Store, settings: Settings, 
         tenancy, scope, slack, access, defaults=setup.defaults,
         current=TenantSettings(setup.payments_channel, tuple(sorted(setup.lists.admins)),
                                tuple(sorted(setup.lists.creators)), tuple(sorted(setup.lists.viewers))))
+    receivables = Receivables(scope, stripe, slack, courier, access, tenancy, clock=clock)
+    chasing = Chasing(scope, stripe, slack, access, people, courier, payments_channel=setup.payments_channel,
+                      clock=clock)
     replies = Replies(scope, slack, access, browser, Routing(scope, setup.payments_channel),
                       ModalDefaults(settings.default_currency, settings.default_days_until_due),
                       workspace_settings=workspace_settings,
-                      stripe_status=stripe_connect.home_status)
+                      stripe_status=stripe_connect.home_status, receivables=receivables, chasing=chasing.command)
     registry = job_registry(JobServices(invoicing, catalog, notifications, access, slack, replies,
                                         Pruner(scope, settings.job_retention_days), tenancy,
                                         stripe_connect=stripe_connect, metrics=metrics,
-                                        workspace_settings=workspace_settings, leaving=Leaving(tenancy, stripe)))
+                                        workspace_settings=workspace_settings, leaving=Leaving(tenancy, stripe),
+                                        receivables=receivables, chasing=chasing,
+                                        promises=Promises(scope, stripe, slack, access, people, chasing, clock=clock),
+                                        approvals=Approvals(scope, invoicing, access, slack, courier,
+                                                            payments_channel=setup.payments_channel)))
     registry.require(ALL_PAYLOADS)
     services = Services(tenant_id=setup.tenant_id, reads=scope.reads, jobs=JobSubmitter(scope), access=access,
                         response_origins=settings.response_origins)
@@ -437,7 +453,10 @@ def build(settings: Settings, *, store: Store | None = None, stripe: StripeGatew
         workspaces.get(DEFAULT_TENANT)  # built now: a wiring mistake stops the start, not the first request
     scheduler = Scheduler(store, [Periodic(RefreshCatalog(), CATALOG_REFRESH_SECONDS),
                                   Periodic(SweepOverdue(), OVERDUE_SWEEP_SECONDS),
-                                  Periodic(PruneTables(), PRUNE_SECONDS)], clock, tenants=workspaces.active)
+                                  Periodic(PruneTables(), PRUNE_SECONDS),
+                                  Periodic(ChaseSweep(), CHASE_SWEEP_SECONDS),
+                                  Periodic(CheckDigestSchedule(), DIGEST_CHECK_SECONDS)],
+                          clock, tenants=workspaces.active)
     workers = Workers(store.queue, workspaces, lanes(settings), signals=signals,
                       lease_seconds=settings.job_lease_seconds, max_attempts=settings.job_max_attempts,
                       scheduler=scheduler, metrics=metrics, single_fifo=settings.worker_lanes == "single_fifo")

@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.domain.approvals import parse_limits
 from bot.domain.tenants import DEFAULT_TENANT
 from bot.secrets import MAKE_A_KEY, parse_keys
 
@@ -140,6 +141,13 @@ class Settings(DatabaseSettings):
     invoice_admins: str = ""
     # Who may see every invoice without being an admin (finance), as IDs like the two above.
     invoice_viewers: str = ""
+    # Approval above a limit: per currency, in major units as people write them (`usd:5000,eur:5000`). An
+    # invoice above its currency's limit is held as a draft until an approver approves it; currencies not
+    # named never wait. Empty: no approvals.
+    approval_limits: str = ""
+    # Who approves (SLACK_MODE=env): user and user group IDs like INVOICE_ADMINS. Empty: the invoicing
+    # admins. Never the invoice's own rep.
+    approvers: str = ""
     # Where a slash command's or a button's response_url may point (scheme://host[:port], comma
     # separated): Slack's own hosts; the tests point it at their fake Slack.
     slack_response_origins: str = "https://hooks.slack.com,https://hooks.slack-gov.com"
@@ -288,12 +296,18 @@ class Settings(DatabaseSettings):
             raise ValueError("must be a currency Stripe supports, as a 3-letter code like usd")
         return value.lower()
 
-    @field_validator("invoice_creators", "invoice_admins", "invoice_viewers")
+    @field_validator("invoice_creators", "invoice_admins", "invoice_viewers", "approvers")
     @classmethod
     def _id_list(cls, value: str) -> str:
         for item in _split_ids(value):
             if not _ID_LIST_ITEM.match(item):
                 raise ValueError(f"{item!r} is not a Slack user ID (U...) or user group ID (S...)")
+        return value
+
+    @field_validator("approval_limits")
+    @classmethod
+    def _approval_limits(cls, value: str) -> str:
+        parse_limits(value)  # its ValueError names the item and what is wrong with it
         return value
 
     @model_validator(mode="after")
@@ -327,6 +341,15 @@ class Settings(DatabaseSettings):
     @property
     def viewer_ids(self) -> frozenset[str]:
         return frozenset(_split_ids(self.invoice_viewers))
+
+    @property
+    def approver_ids(self) -> frozenset[str]:
+        return frozenset(_split_ids(self.approvers))
+
+    @property
+    def approval_limit_amounts(self) -> dict[str, int]:
+        """APPROVAL_LIMITS per currency in minor units (checked when the settings were read)."""
+        return parse_limits(self.approval_limits)
 
     @property
     def response_origins(self) -> frozenset[str]:

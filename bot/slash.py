@@ -8,6 +8,8 @@ import shlex
 from dataclasses import dataclass, replace
 
 from bot import money
+from bot.domain.chasing import CadenceError, parse_cadence
+from bot.domain.receivables import ScheduleRequest, parse_schedule
 from bot.mrkdwn import escape
 
 HELP = "\n".join([
@@ -21,6 +23,11 @@ HELP = "\n".join([
     "• `/invoice show INV-0001` (or an `in_...` id) – one invoice with its lines, payments and history",
     "• `/invoice audit INV-0001` – who did what to an invoice (admins)",
     "• `/invoice settings` – this workspace's payments channel, admins, creators and finance viewers (admins)",
+    "• `/invoice digest weekly mon 09:00 #finance` (or `daily 08:30 #finance`, `off`) – when and where the "
+    "receivables digest is posted, in your time zone (admins); `/invoice digest now` – one at once; "
+    "`/invoice digest` – the schedule",
+    "• `/invoice chasing` – when unpaid invoices are chased; `/invoice chasing -3 0 7 14 30` (days from the due "
+    "date), `off` or `default` – change it (admins)",
     "• `/invoice help` – this help",
     "Example: `/invoice new jenny@example.com`",
 ])
@@ -104,14 +111,46 @@ class OpenSettings:
 
 
 @dataclass(frozen=True)
+class ShowDigest:
+    """`/invoice digest`: when and where the receivables digest is posted."""
+
+
+@dataclass(frozen=True)
+class SetDigest:
+    """`/invoice digest weekly mon 09:00 #finance`, `daily ...`; `off` when `schedule` is None."""
+
+    schedule: ScheduleRequest | None
+
+
+@dataclass(frozen=True)
+class DigestNow:
+    """`/invoice digest now [#channel]`: one receivables digest at once."""
+
+    channel_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ShowChasing:
+    """`/invoice chasing`: the workspace's chasing cadence."""
+
+
+@dataclass(frozen=True)
+class SetChasing:
+    """`/invoice chasing -3 0 7 14 30` or `off` (no days); `default` when `days` is None."""
+
+    days: tuple[int, ...] | None
+
+
+@dataclass(frozen=True)
 class Refuse:
     """The command was understood but its arguments are wrong; `message` says how to fix them."""
 
     message: str
 
 
-Command = (OpenModal | ShowHelp | ListCatalog | AddCatalogPrice | SetRoute | ListRoutes | ListInvoices | ShowInvoice
-           | ShowAudit | OpenSettings | Refuse)
+Command = (ShowChasing | SetChasing
+           | OpenModal | ShowHelp | ListCatalog | AddCatalogPrice | SetRoute | ListRoutes | ListInvoices | ShowInvoice
+           | ShowAudit | OpenSettings | ShowDigest | SetDigest | DigestNow | Refuse)
 LIST_STATUSES = ("open", "draft", "overdue", "paid", "void", "uncollectible")
 MAX_QUERY = 200
 MAX_OFFSET = 10_000  # 500 pages of "Show more"; beyond that, narrow the search
@@ -155,9 +194,43 @@ def parse(text: str) -> Command:
         return ShowInvoice(reference) if head == "show" else ShowAudit(reference)
     if head == "route":
         return ListRoutes() if len(words) == 1 else _route(words[1:])
+    if head == "digest":
+        return _digest(words[1:])
+    if head == "chasing":
+        return _chasing(words[1:])
     if head == "settings":
         return OpenSettings() if len(words) == 1 else Refuse("Usage: `/invoice settings` (it opens a form)")
     return ShowHelp(unknown=words[0])
+
+
+def _chasing(args: list[str]) -> Command:
+    if not args:
+        return ShowChasing()
+    if len(args) == 1 and args[0].lower() == "default":
+        return SetChasing(None)
+    try:
+        return SetChasing(parse_cadence(" ".join(args)))
+    except CadenceError as error:
+        return Refuse(f"{escape(str(error))}. Usage: `/invoice chasing -3 0 7 14 30`, `/invoice chasing off` or "
+                      "`/invoice chasing default`")
+
+
+def _digest(args: list[str]) -> Command:
+    if not args:
+        return ShowDigest()
+    verb = args[0].lower()
+    if verb == "now":
+        if len(args) == 1:
+            return DigestNow()
+        channel = CHANNEL_REF.match(args[1])
+        if len(args) != 2 or channel is None:
+            return Refuse("Usage: `/invoice digest now` or `/invoice digest now #channel` (the channel as #channel, "
+                          "so Slack links it)")
+        return DigestNow(channel.group(1))
+    if verb == "off":
+        return SetDigest(None) if len(args) == 1 else Refuse("Usage: `/invoice digest off`")
+    parsed = parse_schedule(args)
+    return Refuse(f"Nothing changed. {parsed}") if isinstance(parsed, str) else SetDigest(parsed)
 
 
 def _route(args: list[str]) -> Command:

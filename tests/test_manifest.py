@@ -51,7 +51,7 @@ def test_manifest_declares_what_the_bot_uses_and_no_more() -> None:
     assert interactivity["is_enabled"] and interactivity["message_menu_options_url"].endswith("/slack/events")
     assert set(data["oauth_config"]["scopes"]["bot"]) == {"commands", "chat:write", "im:write", "users:read",
                                                           "usergroups:read", "channels:history", "groups:history",
-                                                          "im:history"}
+                                                          "im:history", "files:write"}
 
 
 def test_the_install_asks_for_the_manifests_scopes_and_comes_back_to_the_bot() -> None:

@@ -299,7 +299,8 @@ def test_periodic_jobs_run_once_per_period_across_three_replicas(replicas: Repli
 
     # The next period begins: every replica's periodic worker polls for its jobs; one runs each.
     upcoming = [job["key"] for job in periodic_jobs("pending")]
-    assert {key.split(":")[0] for key in upcoming} == {"refresh_catalog", "overdue_sweep", "prune_tables"}
+    assert {key.split(":")[0] for key in upcoming} == {"refresh_catalog", "overdue_sweep", "prune_tables",
+                                                       "chase_sweep", "digest_check"}
     for key in upcoming:
         replicas.execute("UPDATE jobs SET run_after = ? WHERE key = ?", (time.time(), key))
     replicas.wait_for(lambda: not periodic_jobs("running") and not set(upcoming) & {

@@ -9,6 +9,9 @@ retries or gives up on. Errors that retrying cannot fix (`not_in_channel`, `chan
 from __future__ import annotations
 
 import logging
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -64,6 +67,17 @@ class CountedRateLimitRetries(RateLimitErrorRetryHandler):
                                  response: HttpResponse | None = None, error: Exception | None = None) -> None:
         self.metrics.slack_rate_limited.labels(urlsplit(request.url).path.rsplit("/", 1)[-1]).inc()
         super().prepare_for_next_attempt(state=state, request=request, response=response, error=error)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file to share: its bytes, its name (with the extension Slack types it by), its title, and
+    alt text for an image (read to people who cannot see it)."""
+
+    filename: str
+    title: str
+    content: bytes
+    alt_text: str | None = None
 
 
 class SlackOut:
@@ -170,6 +184,55 @@ class SlackOut:
         except SlackFailure:
             logger.warning("no permalink for %s/%s", channel, ts)
             return None
+
+    def share_files(self, channel: str, uploads: list[Upload], *, initial_comment: str | None = None,
+                    thread_ts: str | None = None) -> list[str]:
+        """Share files in a channel with Slack's current upload flow (`files.upload` is retired): one
+        `files.getUploadURLExternal` per file, its bytes POSTed to the URL Slack gave, then one
+        `files.completeUploadExternal` for them all, which posts them in `channel` (with the comment, in
+        the thread of `thread_ts` if given). The ids of the files shared."""
+        started: list[tuple[str, Upload]] = []
+        for upload in uploads:
+            answer = self._files_call("files.getUploadURLExternal", self.client.files_getUploadURLExternal,
+                                      filename=upload.filename, length=len(upload.content), alt_txt=upload.alt_text)
+            self._put_bytes(str(answer["upload_url"]), upload.content)
+            started.append((str(answer["file_id"]), upload))
+        done = self._files_call("files.completeUploadExternal", self.client.files_completeUploadExternal,
+                                files=[{"id": file_id, "title": upload.title} for file_id, upload in started],
+                                channel_id=channel, initial_comment=initial_comment, thread_ts=thread_ts)
+        return [str(item.get("id")) for item in done.get("files") or []]
+
+    def _files_call(self, method: str, call: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = call(**kwargs)
+        except SlackApiError as error:
+            failure = _failure_from(error)
+            self.metrics.slack_call(method, _outcome(failure))
+            raise failure from None
+        except OSError as error:
+            self.metrics.slack_call(method, "failed")
+            raise SlackFailure(f"network: {error}", retryable=True) from None
+        self.metrics.slack_call(method, "ok")
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+    def _put_bytes(self, url: str, content: bytes) -> None:
+        """Step two: the bytes to the upload URL, over HTTPS (or to the API's own origin: a local Slack)."""
+        parts, api = urlsplit(url), urlsplit(self.client.base_url)
+        if parts.scheme != "https" and (parts.scheme, parts.netloc) != (api.scheme, api.netloc):
+            raise SlackFailure("files.getUploadURLExternal gave an upload URL that is not https", retryable=False)
+        request = urllib.request.Request(url, data=content, method="POST",
+                                         headers={"Content-Type": "application/octet-stream"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.client.timeout) as response:  # noqa: S310 (checked)
+                response.read()
+        except urllib.error.HTTPError as error:
+            self.metrics.slack_call("file_upload", "failed" if error.code >= 500 or error.code == 429 else "error")
+            raise SlackFailure(f"the upload URL answered {error.code}",
+                               retryable=error.code >= 500 or error.code == 429) from None
+        except OSError as error:
+            self.metrics.slack_call("file_upload", "failed")
+            raise SlackFailure(f"network: {error}", retryable=True) from None
+        self.metrics.slack_call("file_upload", "ok")
 
     def respond(self, response_url: str, text: str, blocks: list[dict[str, Any]] | None = None, *,
                 replace_original: bool = False) -> None:

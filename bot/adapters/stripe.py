@@ -331,11 +331,33 @@ class StripeGateway:
             self._client.v1.invoices.mark_uncollectible, invoice_id, options=self._options(idempotency_key)
         )
 
+    def update_invoice_metadata(self, invoice_id: str, metadata: dict[str, str],
+                                idempotency_key: str) -> dict[str, Any]:
+        """Merge `metadata` into the invoice's (a key set to "" is removed); any status, draft to paid."""
+        return self._call(self._client.v1.invoices.update, invoice_id, params={"metadata": metadata},
+                          options=self._options(idempotency_key))
+
     def delete_draft(self, invoice_id: str) -> None:
         self._call(self._client.v1.invoices.delete, invoice_id)
 
     def get_invoice(self, invoice_id: str) -> dict[str, Any]:
         return self._call(self._client.v1.invoices.retrieve, invoice_id, params={"expand": ["customer"]})
+
+    def iter_open_invoices(self, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Every invoice Stripe holds open, one page (`page_size`, at most 100) per call, newest first:
+        one pass over the list, never a call per invoice. Each page goes through `_call`, so a paused or
+        unconnected account says so like any other call."""
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"status": "open", "limit": page_size}
+            if cursor is not None:
+                params["starting_after"] = cursor
+            page = self._call(self._client.v1.invoices.list, params=params)
+            data = page.get("data") or []
+            yield from data
+            if not page.get("has_more") or not data:
+                return
+            cursor = str(data[-1]["id"])
 
     # --- payments -----------------------------------------------------------------------------
     def invoice_for_payment_intent(self, payment_intent_id: str) -> str | None:

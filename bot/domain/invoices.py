@@ -9,8 +9,10 @@ arrive out of order, so a snapshot is applied only when it does not move the sta
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from bot.domain.chasing import ChaseState, chase_marks
 
 # Invoice statuses only move forward. Stripe lets an uncollectible invoice still be paid or voided.
 STATUS_RANK = {"draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3, "deleted": 3}
@@ -61,6 +63,8 @@ class InvoiceSnapshot:
     customer_name: str | None = None  # None: keep what is known
     customer_email: str | None = None
     lines: tuple[InvoiceLine, ...] | None = None  # None: keep the lines already known
+    # Its chasing as Stripe's metadata keeps it (bot/domain/chasing.py); None: not a whole Stripe object.
+    chase_marks: Mapping[str, str] | None = None
 
     def with_status(self, status: str) -> InvoiceSnapshot:
         return replace(self, status=status)
@@ -102,6 +106,7 @@ def snapshot_from_stripe(invoice: Mapping[str, Any]) -> InvoiceSnapshot:
         customer_name=name or None,
         customer_email=email or None,
         lines=lines,
+        chase_marks=chase_marks(invoice.get("metadata")) if "metadata" in invoice else None,
     )
 
 
@@ -143,6 +148,10 @@ class Invoice:
     overdue_notified_at: float | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+    chase: ChaseState = field(default_factory=ChaseState)  # promise, dispute, its own cadence (bot/domain/chasing.py)
+    # Above APPROVAL_LIMITS: "pending" (held as a draft for an approver), "approved" or "rejected";
+    # None when no approval was asked (bot/domain/approvals.py).
+    approval: str | None = None
 
     @property
     def title(self) -> str:

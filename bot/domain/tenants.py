@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.domain.receivables import DigestSchedule
+
 DEFAULT_TENANT = "default"
 
 ACTIVE = "active"
@@ -25,16 +27,22 @@ class TenantSettings:
     admins: tuple[str, ...] = ()
     creators: tuple[str, ...] = ()
     viewers: tuple[str, ...] = ()
+    # The receivables digest's schedule (`/invoice digest weekly mon 09:00 #finance`); None: none.
+    digest: DigestSchedule | None = None
 
     def to_json(self) -> str:
-        return json.dumps({"payments_channel": self.payments_channel, "admins": list(self.admins),
-                           "creators": list(self.creators), "viewers": list(self.viewers)})
+        data: dict[str, Any] = {"payments_channel": self.payments_channel, "admins": list(self.admins),
+                                "creators": list(self.creators), "viewers": list(self.viewers)}
+        if self.digest is not None:
+            data["digest"] = self.digest.to_dict()
+        return json.dumps(data)
 
     @classmethod
     def from_json(cls, text: str | None) -> TenantSettings:
         data: dict[str, Any] = json.loads(text or "{}")
         return cls(str(data.get("payments_channel") or ""), tuple(data.get("admins") or ()),
-                   tuple(data.get("creators") or ()), tuple(data.get("viewers") or ()))
+                   tuple(data.get("creators") or ()), tuple(data.get("viewers") or ()),
+                   DigestSchedule.from_dict(data.get("digest")))
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot import blocks
@@ -10,19 +11,33 @@ from bot.adapters.slack import SlackOut
 from bot.jobs.model import Job
 from bot.jobs.payloads import (
     AddCatalogPrice,
+    AnnounceDecision,
     AnswerAction,
+    AnswerApproval,
+    AnswerChasing,
     AnswerCommand,
+    ChangeChasing,
     ChannelNotice,
+    ChaseInvoice,
+    ChasePreview,
+    ChaseSweep,
+    CheckDigestSchedule,
+    CompleteApproval,
     CreateInvoice,
     DisconnectStripe,
+    DisputeNotice,
     InvoiceAction,
     LeaveWorkspace,
+    PostReceivablesDigest,
     ProcessEvent,
+    PromiseLapsed,
     PruneTables,
     PublishHome,
     PublishInvoice,
     RefreshCatalog,
     RefreshMessage,
+    RejectInvoice,
+    RequestApproval,
     Respond,
     SaveSettings,
     SendStripeLink,
@@ -33,10 +48,14 @@ from bot.jobs.payloads import (
 from bot.jobs.registry import Registry
 from bot.metrics import Metrics
 from bot.mrkdwn import escape
+from bot.services.approvals import Approvals
 from bot.services.catalog import Catalog
+from bot.services.chasing import PREVIEW_ACTIONS, Chasing
 from bot.services.invoicing import Invoicing
 from bot.services.leaving import Leaving
 from bot.services.notifications import Notifications
+from bot.services.promises import Promises
+from bot.services.receivables import Receivables
 from bot.services.replies import Replies
 from bot.services.stripe_connect import StripeConnect
 from bot.services.tenancy import Tenancy
@@ -58,6 +77,10 @@ class JobServices:
     metrics: Metrics = field(default_factory=Metrics)
     workspace_settings: WorkspaceSettings = field(kw_only=True)
     leaving: Leaving = field(kw_only=True)
+    approvals: Approvals = field(kw_only=True)
+    receivables: Receivables = field(kw_only=True)
+    chasing: Chasing = field(kw_only=True)
+    promises: Promises = field(kw_only=True)
 
 
 def job_registry(services: JobServices) -> Registry:
@@ -152,4 +175,58 @@ def job_registry(services: JobServices) -> Registry:
     registry.add(RefreshCatalog, refresh_catalog)
     registry.add(SweepOverdue, sweep_overdue)
     registry.add(PruneTables, prune_tables)
+    _approval_jobs(registry, services, cannot_answer)
+    _receivables_jobs(registry, services.receivables)
+    _chasing_jobs(registry, services.chasing, services.promises, cannot_answer)
     return registry
+
+
+def _approval_jobs(registry: Registry, services: JobServices, cannot_answer: Callable[[str | None, str], None]) -> None:
+    """Approval above a limit (bot/services/approvals.py): ask, answer the presses, carry the decision out."""
+    approvals, slack = services.approvals, services.slack
+
+    def not_rejected(reject: RejectInvoice, reason: str) -> None:
+        slack.update_view(reject.view_id, blocks.status_view(
+            "Not rejected", f":warning: I couldn't record the rejection: {escape(reason)}. Try again."))
+
+    registry.add(RequestApproval, lambda ask, job: approvals.ask(ask), on_give_up=approvals.not_asked)
+    registry.add(AnswerApproval, lambda answer, job: approvals.answer(answer.body, job.key),
+                 on_give_up=lambda answer, reason: cannot_answer(answer.body.get("response_url"), reason))
+    registry.add(RejectInvoice, lambda reject, job: approvals.reject(reject), on_give_up=not_rejected)
+    registry.add(CompleteApproval, lambda complete, job: approvals.complete(complete),
+                 on_give_up=approvals.not_completed)
+    registry.add(AnnounceDecision, lambda news, job: approvals.announce(news))
+
+
+def _receivables_jobs(registry: Registry, receivables: Receivables) -> None:
+    """The receivables digest: the schedule's check (periodic) and the digest itself."""
+    def check_schedule(check: CheckDigestSchedule, job: Job) -> None:
+        receivables.check_schedule()
+
+    registry.add(CheckDigestSchedule, check_schedule)
+    registry.add(PostReceivablesDigest, lambda digest, job: receivables.post_digest(digest),
+                 on_give_up=receivables.digest_failed)
+
+
+def _chasing_jobs(registry: Registry, chasing: Chasing, promises: Promises,
+                  cannot_answer: Callable[[str | None, str], None]) -> None:
+    """Chasing unpaid invoices (bot/services/chasing.py, promises.py): the sweep, reminders, previews,
+    lapsed promises, the buttons and the changes they make."""
+    def sweep(job_payload: ChaseSweep, job: Job) -> None:
+        chasing.sweep()
+
+    def answer(pressed: AnswerChasing, job: Job) -> None:
+        if pressed.body["actions"][0]["action_id"] in PREVIEW_ACTIONS:
+            chasing.answer_preview(pressed.body, job.key)
+        else:
+            promises.answer(pressed.body, job.key)
+
+    registry.add(ChaseSweep, sweep)
+    registry.add(ChaseInvoice, lambda chase, job: chasing.chase(chase, job.key), on_give_up=chasing.not_chased)
+    registry.add(ChasePreview, lambda preview, job: chasing.send_preview(preview, job.key))
+    registry.add(PromiseLapsed, lambda lapsed, job: chasing.note_lapse(lapsed, job.key))
+    registry.add(DisputeNotice, lambda notice, job: chasing.tell_admins(notice, job.key))
+    registry.add(AnswerChasing, answer,
+                 on_give_up=lambda pressed, reason: cannot_answer(pressed.body.get("response_url"), reason))
+    registry.add(ChangeChasing, lambda change, job: promises.change(change, job.key),
+                 on_give_up=promises.not_changed)

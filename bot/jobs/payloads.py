@@ -217,6 +217,80 @@ class SaveSettings(JobPayload):
     viewers: list[str]
 
 
+class RequestApproval(JobPayload):
+    """An invoice held above APPROVAL_LIMITS: ask its approvers (a DM each, with Approve and Reject)."""
+
+    KIND: ClassVar[str] = "approval_request"
+    LANE: ClassVar[Lane] = Lane.INTERACTIVE  # the rep waits to hear it went to the approvers
+
+    invoice_id: str
+
+
+class AnswerApproval(JobPayload):
+    """Approve or Reject pressed, after its ack: the interaction as Slack sent it."""
+
+    KIND: ClassVar[str] = "approval_answer"
+    LANE: ClassVar[Lane] = Lane.REPLIES  # Reject opens a form: within Slack's 3 s of the press
+
+    body: dict[str, Any]
+
+
+class RejectInvoice(JobPayload):
+    """The reason form of Reject submitted (already validated): who, which invoice, why."""
+
+    KIND: ClassVar[str] = "approval_reject"
+    LANE: ClassVar[Lane] = Lane.REPLIES  # the approver is looking at the form
+
+    view_id: str
+    user_id: str
+    invoice_id: str
+    reason: str
+
+
+class CompleteApproval(JobPayload):
+    """An approval was decided: approved, finalize and send (the held path's own idempotency keys);
+    rejected, delete the draft. Queued once per invoice's decision, so a double click sends once."""
+
+    KIND: ClassVar[str] = "approval_complete"
+    LANE: ClassVar[Lane] = Lane.INTERACTIVE
+
+    invoice_id: str
+
+
+class AnnounceDecision(JobPayload):
+    """After a decision's Stripe work: the approvers' requests say who decided, the rep hears it."""
+
+    KIND: ClassVar[str] = "approval_news"
+    LANE: ClassVar[Lane] = Lane.INTERACTIVE
+
+    invoice_id: str
+
+
+class CheckDigestSchedule(JobPayload):
+    """Every few minutes per workspace: queue the receivables digest of the schedule's coming (or just
+    missed) run, keyed by that run, so each run is posted once whoever checks."""
+
+    KIND: ClassVar[str] = "digest_check"
+    LANE: ClassVar[Lane] = Lane.PERIODIC
+
+
+class PostReceivablesDigest(JobPayload):
+    """The receivables digest: reconcile with Stripe's open invoices, then post the figures, the aging
+    charts and the CSV in `channel`. `slot`: the schedule's run (e.g. 2025-03-10T09:00), or `now:...` for
+    one asked for; `asked_by` and `response_url` say who asked and where to tell them."""
+
+    KIND: ClassVar[str] = "receivables_digest"
+    LANE: ClassVar[Lane] = Lane.PERIODIC
+
+    slot: str
+    channel: str
+    asked_by: str | None = None
+    response_url: str | None = None
+
+    def lane(self) -> Lane:
+        return Lane.INTERACTIVE if self.asked_by else self.LANE  # someone asked: they are waiting
+
+
 class LeaveWorkspace(JobPayload):
     """Slack says the app left the workspace (`app_uninstalled`, or its bot token revoked): erase what it gave us."""
 
@@ -230,5 +304,92 @@ class LeaveWorkspace(JobPayload):
 ALL_PAYLOADS: tuple[type[JobPayload], ...] = (
     AnswerCommand, AnswerAction, PublishHome, CreateInvoice, PublishInvoice, InvoiceAction, AddCatalogPrice, Respond,
     TellUser, ProcessEvent, RefreshMessage, ThreadReply, ChannelNotice, RefreshCatalog, SweepOverdue, PruneTables,
-    SaveSettings, LeaveWorkspace, SendStripeLink, DisconnectStripe,
+    SaveSettings, LeaveWorkspace, SendStripeLink, DisconnectStripe, RequestApproval, AnswerApproval, RejectInvoice,
+    CompleteApproval, AnnounceDecision,
 )
+# The receivables digest (bot/services/receivables.py).
+ALL_PAYLOADS += (CheckDigestSchedule, PostReceivablesDigest)
+
+
+# --- chasing unpaid invoices (bot/services/chasing.py, bot/services/promises.py) ----------------------------
+ChasingChange = Literal["promise", "dispute", "resolve", "cadence"]
+
+
+class ChaseSweep(JobPayload):
+    """Every few minutes, per workspace: queue today's reminders, tomorrow's previews, promises that passed."""
+
+    KIND: ClassVar[str] = "chase_sweep"
+    LANE: ClassVar[Lane] = Lane.PERIODIC
+
+
+class ChaseInvoice(JobPayload):
+    """One scheduled reminder: Stripe sends the invoice again. Keyed `chase:<invoice>:<day>`."""
+
+    KIND: ClassVar[str] = "chase_invoice"
+    LANE: ClassVar[Lane] = Lane.OWN  # news about an invoice made in Slack; nobody waits on it
+
+    invoice_id: str
+    day: str  # YYYY-MM-DD, the rep's
+    why: str  # "7 days after the due date"
+
+
+class ChasePreview(JobPayload):
+    """A rep's evening DM: who will be chased tomorrow, with Skip, Snooze and Send now. Keyed per rep per day."""
+
+    KIND: ClassVar[str] = "chase_preview"
+    LANE: ClassVar[Lane] = Lane.OWN
+
+    user_id: str
+    day: str  # tomorrow, the rep's
+    invoice_ids: list[str]
+
+
+class PromiseLapsed(JobPayload):
+    """A promise to pay passed unpaid: tell the rep once; chasing resumes."""
+
+    KIND: ClassVar[str] = "promise_lapsed"
+    LANE: ClassVar[Lane] = Lane.OWN
+
+    invoice_id: str
+    promised_until: str
+
+
+class AnswerChasing(JobPayload):
+    """A chasing button after its ack (Promise to pay, Disputed, Resolve, Chasing…, Skip, Snooze, Send now)."""
+
+    KIND: ClassVar[str] = "chasing_answer"
+    LANE: ClassVar[Lane] = Lane.REPLIES  # some open a form: within Slack's 3 s of the press
+
+    body: dict[str, Any]
+
+
+class ChangeChasing(JobPayload):
+    """A promise, a dispute, its resolution or an invoice's own cadence: into Stripe's metadata (keyed by
+    `request`, the form's view or the press) and the store."""
+
+    KIND: ClassVar[str] = "chasing_change"
+    LANE: ClassVar[Lane] = Lane.INTERACTIVE
+
+    change: ChasingChange
+    invoice_id: str
+    user_id: str
+    request: str
+    view_id: str | None = None
+    channel_id: str | None = None
+    promised_until: str | None = None
+    note: str | None = None
+    reason: str | None = None
+    days: str | None = None  # "off", "-3,0,7", or "" for the workspace's
+
+
+class DisputeNotice(JobPayload):
+    """An invoice was marked disputed: its admins hear of it."""
+
+    KIND: ClassVar[str] = "dispute_notice"
+    LANE: ClassVar[Lane] = Lane.OWN
+
+    invoice_id: str
+    user_id: str
+
+
+ALL_PAYLOADS += (ChaseSweep, ChaseInvoice, ChasePreview, PromiseLapsed, AnswerChasing, ChangeChasing, DisputeNotice)

@@ -6,23 +6,30 @@ action), so a retry, a double submit or a crash followed by a restart finishes t
 invoice instead of creating another. Stripe work and Slack work are separate jobs: the Stripe
 steps end by queueing `PublishInvoice` in the same transaction that records their result, so a
 Slack outage never replays Stripe calls.
+
+An invoice above its currency's `APPROVAL_LIMITS` is not sent: it stays a draft, held for an approver
+(`bot/services/approvals.py`); once approved, `send_approved` finalizes and sends it with the keys the
+step that held it would have used, so nothing is ever sent twice.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bot import blocks, money
 from bot.adapters.slack import SlackOut
 from bot.adapters.stripe import LineItem, StripeFailure, StripeGateway
+from bot.domain.approvals import PENDING, REJECTED, Approval, limit_exceeded
 from bot.domain.invoices import Invoice, InvoiceLine, snapshot_from_stripe, snapshot_of
 from bot.domain.records import Customer
 from bot.errors import GiveUp
+from bot.jobs.model import JobPayload
 from bot.jobs.payloads import CreateInvoice, InvoiceAction, InvoiceActionName, PublishInvoice
 from bot.mrkdwn import escape, link
+from bot.services.approvals import held_text, hold_for_approval
 from bot.services.messages import InvoiceMessages
 from bot.store.ports import UnitOfWork
 from bot.store.scope import TenantScope
@@ -35,12 +42,13 @@ Clock = Callable[[], float]
 
 class Invoicing:
     def __init__(self, store: TenantScope, stripe: StripeGateway, slack: SlackOut, messages: InvoiceMessages,
-                 clock: Clock = time.time) -> None:
+                 clock: Clock = time.time, *, limits: Mapping[str, int] | None = None) -> None:
         self.store = store
         self.stripe = stripe
         self.slack = slack
         self.messages = messages
         self.clock = clock
+        self.limits: Mapping[str, int] = limits or {}  # APPROVAL_LIMITS, minor units per currency
 
     # --- create -------------------------------------------------------------------------------
     def create(self, submission: CreateInvoice) -> str:
@@ -69,6 +77,13 @@ class Invoicing:
             invoice = self.stripe.add_lines(invoice_id, line_items, submission.currency, f"{key}:lines")
             status = str(invoice.get("status") or status)
         send = submission.send_now and not self._was_sent(invoice_id)
+        # Above its currency's limit it is held for an approver; once held, the approval sends it (with the
+        # keys below), never this job again.
+        total = int(invoice["total"] or 0) if invoice is not None else existing.total if existing else 0
+        held = self.store.reads.approvals.get(invoice_id) is not None if send else False
+        limit = limit_exceeded(total, submission.currency, self.limits) if send and not held else None
+        if held or limit is not None:
+            send = False
         if send and status == "draft":
             self.stripe.finalize_invoice(invoice_id, f"{key}:finalize")
         if send:
@@ -84,6 +99,10 @@ class Invoicing:
                 uow.invoices.apply(snapshot_from_stripe(invoice).with_lines(lines), int(self.clock()))
             if send:
                 _audit_once(uow, submission.user_id, "send", invoice_id)
+            if limit is not None:
+                hold_for_approval(uow, Approval(invoice_id, PENDING, requested_by=submission.user_id, key_base=key,
+                                                total=total, currency=submission.currency, limit=limit,
+                                                channel_id=submission.channel_id, view_id=key))
             uow.jobs.add(PublishInvoice(invoice_id=invoice_id, view_id=key), key=f"publish:{key}")
             uow.commit()
         return invoice_id
@@ -168,7 +187,10 @@ class Invoicing:
             raise GiveUp(f"unknown invoice {job.invoice_id}")
         invoice = self.messages.publish(invoice)
         if job.view_id:
-            self.slack.update_view(job.view_id, blocks.status_view("Invoice created", created_text(invoice)))
+            approval = self.store.reads.approvals.get(invoice.stripe_id) if invoice.approval == PENDING else None
+            self.slack.update_view(job.view_id, blocks.status_view("Sent for approval", held_text(
+                invoice, approval.total, approval.limit)) if approval is not None and approval.pending
+                else blocks.status_view("Invoice created", created_text(invoice)))
         if job.reply and invoice.channel_id and invoice.message_ts:
             self.messages.courier.post_once(f"reply:{job_key}", invoice.channel_id, job.reply,
                                             thread_ts=invoice.message_ts)
@@ -179,6 +201,8 @@ class Invoicing:
         if invoice is None:
             raise GiveUp(f"unknown invoice {job.invoice_id}")
         now = self.clock()
+        if job.action == "send" and self._held_instead(invoice, job, job_key):
+            return
         if job.action == "remind" and now - (invoice.last_reminded_at or 0) < REMINDER_INTERVAL:
             self.slack.tell_user(job.channel_id, job.user_id, "A reminder already went out in the last 24 hours; "
                                  "Stripe emails at most one a day from here.")
@@ -191,6 +215,85 @@ class Invoicing:
             if job.action == "remind":
                 uow.invoices.mark_reminded(job.invoice_id, now)
             uow.jobs.add(PublishInvoice(invoice_id=job.invoice_id, reply=reply), key=f"publish:{job_key}")
+            uow.commit()
+
+    # --- held for approval (bot/services/approvals.py) ----------------------------------------------
+    def _held_instead(self, invoice: Invoice, job: InvoiceAction, job_key: str) -> bool:
+        """A draft's Send: one above its currency's limit is held for an approver instead (keyed to the
+        invoice, as `_send` is), one held already keeps waiting. True when it was not to be sent now."""
+        approval = self.store.reads.approvals.get(invoice.stripe_id)
+        if approval is not None and approval.status in (PENDING, REJECTED):
+            verb = "is waiting for approval: it goes out once an approver approves it" if approval.pending \
+                else "was rejected by an approver and can't be sent"
+            self.slack.tell_user(job.channel_id, job.user_id, f"{escape(invoice.title)} {verb}.")
+            return True
+        if approval is not None or invoice.currency.lower() not in self.limits:
+            return False  # approved (a send that failed after the approval, tried again), or no limit to keep
+        # The total as Stripe has it now, not as the stored copy last heard it: nothing above the limit slips out.
+        total = int(self.stripe.get_invoice(invoice.stripe_id).get("total") or 0)
+        limit = limit_exceeded(total, invoice.currency, self.limits)
+        if limit is None:
+            return False
+        with self.store.unit_of_work() as uow:
+            hold_for_approval(uow, Approval(invoice.stripe_id, PENDING, requested_by=job.user_id,
+                                            key_base=invoice.stripe_id, total=total, currency=invoice.currency,
+                                            limit=limit, channel_id=job.channel_id))
+            uow.jobs.add(PublishInvoice(invoice_id=invoice.stripe_id, reply=f"Sent for approval by <@{job.user_id}>: "
+                                        "above the approval limit"), key=f"publish:{job_key}")
+            uow.commit()
+        self.slack.tell_user(job.channel_id, job.user_id, held_text(invoice, total, limit))
+        return True
+
+    def send_approved(self, approval: Approval, then: Sequence[tuple[JobPayload, str]]) -> None:
+        """Approved: finalize and send with the very keys of the step that held it (`{view}:finalize` and
+        `{view}:send` for the form, `{invoice}:...` for a draft's Send), recorded with `then` (the news).
+        Run again, it sends nothing twice: a send already recorded is not repeated."""
+        invoice = self.store.reads.invoices.get(approval.invoice_id)
+        if invoice is None:
+            raise GiveUp(f"unknown invoice {approval.invoice_id}")
+        invoice_id, key = invoice.stripe_id, approval.key_base
+        result: dict[str, Any] | None = None
+        if not self._was_sent(invoice_id):
+            if invoice.status == "draft":
+                self.stripe.finalize_invoice(invoice_id, f"{key}:finalize")
+            result = self.stripe.send_invoice(invoice_id, f"{key}:send")
+        with self.store.unit_of_work() as uow:
+            if result is not None:
+                uow.invoices.apply(snapshot_from_stripe(result).keeping_lines_of(invoice), int(self.clock()))
+            if not any(entry.action == "send" for entry in uow.audit.for_invoice(invoice_id)):
+                uow.audit.add(approval.requested_by, "send", invoice_id, {"invoice": invoice_id},
+                              {"approved_by": approval.decided_by})
+            uow.jobs.add(PublishInvoice(invoice_id=invoice_id, reply=f"Approved by <@{approval.decided_by}> and "
+                                        "sent to the customer"), key=f"publish:approved:{invoice_id}")
+            for payload, job_key in then:
+                uow.jobs.add(payload, key=job_key)
+            uow.commit()
+
+    def discard_rejected(self, approval: Approval, then: Sequence[tuple[JobPayload, str]]) -> None:
+        """Rejected: the held draft is deleted in Stripe (voided, were it finalized meanwhile), recorded with
+        `then`. Run again, a draft Stripe no longer has counts as deleted."""
+        invoice = self.store.reads.invoices.get(approval.invoice_id)
+        if invoice is None:
+            raise GiveUp(f"unknown invoice {approval.invoice_id}")
+        invoice_id = invoice.stripe_id
+        status = invoice.status
+        if status == "draft":
+            try:
+                self.stripe.delete_draft(invoice_id)
+            except StripeFailure as failure:
+                if failure.status != 404:
+                    raise
+            status = "deleted"
+        elif status in ("open", "uncollectible"):
+            status = str(self.stripe.void_invoice(invoice_id, f"{invoice_id}:void").get("status") or "void")
+        reason = f": “{escape(approval.reason)}”" if approval.reason else ""
+        with self.store.unit_of_work() as uow:
+            if status != invoice.status:
+                uow.invoices.apply(snapshot_of(invoice).with_status(status), int(self.clock()))
+            uow.jobs.add(PublishInvoice(invoice_id=invoice_id, reply=f"Rejected by <@{approval.decided_by}>{reason}. "
+                                        "Nothing was sent to the customer."), key=f"publish:rejected:{invoice_id}")
+            for payload, job_key in then:
+                uow.jobs.add(payload, key=job_key)
             uow.commit()
 
     def refusal_text(self, job: InvoiceAction, reason: str) -> str:

@@ -22,6 +22,7 @@ from bot.forms import EMAIL, draft_total, flatten_state
 from bot.jobs.payloads import AddCatalogPrice, InvoiceAction, InvoiceActionName
 from bot.mrkdwn import escape
 from bot.services.browse import Answer, Browser
+from bot.services.receivables import Receivables
 from bot.services.routing import Routing
 from bot.services.workspace_settings import WorkspaceSettings
 from bot.store.scope import TenantScope
@@ -60,8 +61,12 @@ class Asker:
 class Replies:
     def __init__(self, store: TenantScope, slack: SlackOut, access: Access, browser: Browser, routing: Routing,
                  defaults: ModalDefaults, *, workspace_settings: WorkspaceSettings,
-                 stripe_status: Callable[[str], blocks.StripeHome | None] = lambda user_id: None) -> None:
+                 stripe_status: Callable[[str], blocks.StripeHome | None] = lambda user_id: None,
+                 receivables: Receivables | None = None,
+                 chasing: Callable[[slash.ShowChasing | slash.SetChasing, str], str] | None = None) -> None:
         self.store = store
+        self.chasing = chasing  # `/invoice chasing ...` (bot/services/chasing.py): the answer's text
+        self.receivables = receivables  # `/invoice digest ...` and App Home's aging (bot/services/receivables.py)
         # What App Home says about the workspace's own Stripe account, per viewer (bot/services/stripe_connect.py).
         self.stripe_status = stripe_status
         self.slack = slack
@@ -80,6 +85,11 @@ class Replies:
             slash.ListRoutes: self._list_routes,
             slash.SetRoute: self._set_route,
             slash.OpenSettings: self._open_settings,
+            slash.ShowDigest: self._digest,
+            slash.SetDigest: self._digest,
+            slash.DigestNow: self._digest,
+            slash.ShowChasing: self._chasing,
+            slash.SetChasing: self._chasing,
         }
 
     # --- /invoice -------------------------------------------------------------------------------------
@@ -174,6 +184,17 @@ class Replies:
             return
         self._open_view(asker, self.workspace_settings.form())
 
+    def _digest(self, parsed: slash.ShowDigest | slash.SetDigest | slash.DigestNow, asker: Asker, job_key: str) -> None:
+        if self.receivables is None:
+            self._say(asker, "The receivables digest is not set up in this deployment.")
+            return
+        self._say(asker, self.receivables.answer(parsed, asker.user_id, response_url=asker.response_url,
+                                                 job_key=job_key))
+
+    def _chasing(self, parsed: slash.ShowChasing | slash.SetChasing, asker: Asker, job_key: str) -> None:
+        self._say(asker, self.chasing(parsed, asker.user_id) if self.chasing is not None
+                  else "Chasing is not set up in this deployment.")
+
     # --- buttons --------------------------------------------------------------------------------------
     def answer_action(self, body: dict[str, Any], job_key: str) -> None:
         pressed = body["actions"][0]
@@ -250,7 +271,10 @@ class Replies:
 
     # --- App Home ---------------------------------------------------------------------------------------
     def publish_home(self, user_id: str) -> None:
-        view = blocks.home_with_stripe(self.browser.home(user_id), self.stripe_status(user_id))
+        view = self.browser.home(user_id)
+        if self.receivables is not None:  # under the totals, the same figures as the digest's aging
+            view = blocks.home_with_aging(view, self.receivables.home_aging(user_id))
+        view = blocks.home_with_stripe(view, self.stripe_status(user_id))
         self.slack.call("views.publish", user_id=user_id, view=view)
 
 

@@ -60,7 +60,11 @@ class WorkspaceSettings:
         if refusal:
             self.slack.update_view(change.view_id, blocks.status_view("Not allowed", refusal))
             return
-        saved = TenantSettings(change.payments_channel, *(self._kept_groups(change, name) for name in LISTS))
+        stored = self.tenancy.directory.get(self.tenancy.tenant_id)
+        # The form sets these four; what else is saved (the receivables digest's schedule) stays as it is.
+        admins, creators, viewers = (self._kept_groups(change, name) for name in LISTS)
+        saved = TenantSettings(change.payments_channel, admins, creators, viewers,
+                               digest=stored.settings.digest if stored is not None else None)
         self.tenancy.directory.save_settings(self.tenancy.tenant_id, saved)
         with self.store.unit_of_work() as uow:
             uow.audit.add(change.user_id, "settings", None, {}, {

@@ -14,7 +14,10 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Protocol
 
+from bot.domain.approvals import Approval
+from bot.domain.chasing import ChaseState
 from bot.domain.invoices import Invoice, InvoiceLine, InvoiceSnapshot, StateChange
+from bot.domain.receivables import Aging, Receivable
 from bot.domain.records import (
     AuditEntry,
     CurrencyTotals,
@@ -77,6 +80,23 @@ class InvoiceReads(Protocol):
     def totals(self, now: float | None = None, visible: Visibility | None = None) -> list[CurrencyTotals]: ...
     def overdue_unannounced(self, now: float | None = None, limit: int = 500) -> list[Invoice]: ...
 
+    def to_chase(self, limit: int = 5000) -> list[Invoice]:
+        """Open invoices made in Slack that have a due date: what chasing looks at (bot/services/chasing.py)."""
+        ...
+
+    # The receivables digest's and App Home's figures (bot/domain/receivables.py).
+    def receivables(self, visible: Visibility | None = None) -> list[Receivable]:
+        """Every open invoice (of what `visible` may see), without its lines."""
+        ...
+
+    def aging(self, now: float, visible: Visibility | None = None) -> list[Aging]: ...
+
+    def invoiced_by_period(self, bounds: Sequence[tuple[float, float, int]]) -> dict[str, list[int]]:
+        """Per currency, what issued invoices made in each [start, end) of `bounds` totalled."""
+        ...
+
+    def collected_between(self, since: float, until: float) -> dict[str, int]: ...
+
 
 class Invoices(InvoiceReads, Protocol):
     def add_own(self, snapshot: InvoiceSnapshot, *, channel_id: str, rep_user_id: str, team_id: str,
@@ -93,8 +113,24 @@ class Invoices(InvoiceReads, Protocol):
     def set_lines(self, stripe_id: str, lines: tuple[InvoiceLine, ...]) -> None: ...
     def set_message(self, stripe_id: str, channel_id: str, message_ts: str) -> None: ...
     def mark_reminded(self, stripe_id: str, at: float) -> None: ...
+    def set_chasing(self, stripe_id: str, state: ChaseState, at: float) -> None:
+        """The invoice's chasing as the bot changed it at `at` (Stripe's metadata no longer replaces it)."""
+        ...
+
+    def claim_reminder(self, stripe_id: str, claim: str, at: float, interval: float) -> bool:
+        """Take the invoice's reminder for `claim` (a job's key): True when none went out in the `interval`
+        before `at`, or when `claim` took it already (the same job, run again); `last_reminded_at` is `at`."""
+        ...
     def mark_overdue_once(self, stripe_id: str, at: float) -> bool:
         """True only for the first caller: the overdue notice goes out once per invoice."""
+        ...
+
+    def date_created(self, stripe_id: str, created: float) -> None:
+        """Date an invoice the bot learned of late as Stripe made it (never later than it was)."""
+        ...
+
+    def set_approval(self, stripe_id: str, approval: str) -> None:
+        """Where the invoice stands with its approval (`bot.domain.approvals`): what its message shows."""
         ...
 
 
@@ -156,6 +192,34 @@ class AuditReads(Protocol):
 class Audit(AuditReads, Protocol):
     def add(self, actor: str, action: str, invoice_id: str | None, stripe_ids: dict[str, Any],
             detail: dict[str, Any]) -> None: ...
+
+
+class ApprovalReads(Protocol):
+    def get(self, invoice_id: str) -> Approval | None: ...
+
+
+class Approvals(ApprovalReads, Protocol):
+    def request(self, approval: Approval) -> bool:
+        """Record a pending request once per invoice; False when the invoice already has one."""
+        ...
+
+    def decide(self, invoice_id: str, status: str, decided_by: str, reason: str | None = None) -> bool:
+        """Decide a pending request; False when it was decided already (the first decision counts)."""
+        ...
+
+    def set_messages(self, invoice_id: str, messages: Sequence[tuple[str, str]]) -> None: ...
+
+
+class ChasingSettingsReads(Protocol):
+    def cadence(self) -> tuple[int, ...] | None:
+        """The workspace's cadence as set with `/invoice chasing`; None: the default."""
+        ...
+
+
+class ChasingSettings(ChasingSettingsReads, Protocol):
+    def set_cadence(self, days: tuple[int, ...] | None, set_by: str) -> None:
+        """None: back to the default."""
+        ...
 
 
 class RouteReads(Protocol):
@@ -259,6 +323,10 @@ class Reads(Protocol):
     def audit(self) -> AuditReads: ...
     @property
     def routes(self) -> RouteReads: ...
+    @property
+    def chasing(self) -> ChasingSettingsReads: ...
+    @property
+    def approvals(self) -> ApprovalReads: ...
 
 
 class UnitOfWork(Protocol):
@@ -278,6 +346,10 @@ class UnitOfWork(Protocol):
     def audit(self) -> Audit: ...
     @property
     def routes(self) -> Routes: ...
+    @property
+    def chasing(self) -> ChasingSettings: ...
+    @property
+    def approvals(self) -> Approvals: ...
     @property
     def jobs(self) -> JobOutbox: ...
 

@@ -12,12 +12,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import orjson
 
+from bot.domain.approvals import Approval
+from bot.domain.chasing import ChaseState, cadence_text, parse_skipped, read_cadence, skipped_text
 from bot.domain.invoices import Invoice, InvoiceLine, InvoiceSnapshot, StateChange, supersedes
+from bot.domain.receivables import Aging, Receivable, aging_edges
 from bot.domain.records import (
     AuditEntry,
     CurrencyTotals,
@@ -221,7 +224,38 @@ def _invoice(row: Row) -> Invoice:
         overdue_notified_at=_float_or_none(row["overdue_notified_at"]),
         created_at=float(row["created_at"] or 0),
         updated_at=float(row["updated_at"] or 0),
+        approval=row.get("approval"),
+        chase=_chase_state(row),
     )
+
+
+def _day_or_none(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _chase_state(row: Row) -> ChaseState:
+    """An invoice's chasing (migration 0011's columns)."""
+    return ChaseState(
+        days=read_cadence(row.get("chase_days")), promised_until=_day_or_none(row.get("promised_until")),
+        promise_note=row.get("promise_note"), promise_lapsed_on=_day_or_none(row.get("promise_lapsed_on")),
+        dispute_reason=row.get("dispute_reason"), disputed_by=row.get("disputed_by"),
+        disputed_at=_float_or_none(row.get("disputed_at")), snoozed_until=_day_or_none(row.get("snoozed_until")),
+        skipped=parse_skipped(row.get("skipped_days")), changed_at=_float_or_none(row.get("chasing_changed_at")),
+        from_stripe=bool(row.get("chasing_from_stripe")))
+
+
+def _chase_metadata_columns(state: ChaseState) -> dict[str, Any]:
+    """The columns Stripe's metadata also keeps."""
+    return {
+        "chase_days": cadence_text(state.days) if state.days is not None else None,
+        "promised_until": state.promised_until.isoformat() if state.promised_until else None,
+        "promise_note": state.promise_note, "promise_lapsed_on":
+            state.promise_lapsed_on.isoformat() if state.promise_lapsed_on else None,
+        "dispute_reason": state.dispute_reason, "disputed_by": state.disputed_by, "disputed_at": state.disputed_at,
+    }
 
 
 # The Stripe-side columns a snapshot sets, and the value of each.
@@ -338,6 +372,77 @@ class SqlInvoices:
             "AND overdue_notified_at IS NULL ORDER BY due_date, stripe_id LIMIT ?",
             [self.tenant, int(self.clock() if now is None else now), limit])]
 
+    # --- receivables (bot/domain/receivables.py): the digest's and App Home's figures ----------------
+    def receivables(self, visible: Visibility | None = None) -> list[Receivable]:
+        """Every open invoice (of what `visible` may see), lean: no lines, no message."""
+        if visible is not None and visible.nothing:
+            return []
+        scope = " AND ".join(["tenant_id = ?", "status = 'open'", *_visible(visible)])
+        rows = self.db.rows(
+            "SELECT stripe_id, currency, amount_remaining, total, number, due_date, customer_name, customer_email, "
+            f"rep_user_id, created_at, hosted_url FROM invoices WHERE {scope} ORDER BY stripe_id",
+            [self.tenant, *_visible_params(visible)])
+        return [Receivable(str(row["stripe_id"]), str(row["currency"]), _int(row["amount_remaining"]),
+                           _int(row["total"]), row["number"], None if row["due_date"] is None else int(row["due_date"]),
+                           row["customer_name"], row["customer_email"], row["rep_user_id"] or None,
+                           float(row["created_at"] or 0), row["hosted_url"]) for row in rows]
+
+    def aging(self, now: float, visible: Visibility | None = None) -> list[Aging]:
+        """Per currency, open amounts and counts by days past due, in one aggregate (App Home): the
+        buckets of `bot.domain.receivables.bucket_of`, an invoice without a due date being current."""
+        if visible is not None and visible.nothing:
+            return []
+        scope = " AND ".join(["tenant_id = ?", "status = 'open'", *_visible(visible)])
+        moment = int(now)
+        edges = aging_edges(now)
+        due = "due_date IS NOT NULL AND due_date <> 0 AND due_date < ?"
+        conditions = [
+            ("(due_date IS NULL OR due_date = 0 OR due_date >= ?)", [moment]),
+            (f"{due} AND due_date >= ?", [moment, edges[0]]),
+            (f"{due} AND due_date < ? AND due_date >= ?", [moment, edges[0], edges[1]]),
+            (f"{due} AND due_date < ? AND due_date >= ?", [moment, edges[1], edges[2]]),
+            (f"{due} AND due_date < ?", [moment, edges[2]]),
+        ]
+        columns = ", ".join(
+            f"SUM(CASE WHEN {condition} THEN amount_remaining ELSE 0 END) AS a{index}, "
+            f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END) AS c{index}"
+            for index, (condition, _) in enumerate(conditions))
+        params = [value for _, values in conditions for value in (*values, *values)]
+        rows = self.db.rows(f"SELECT currency, {columns} FROM invoices WHERE {scope} GROUP BY currency "
+                            "ORDER BY currency", [*params, self.tenant, *_visible_params(visible)])
+        return [Aging(str(row["currency"]), tuple(_int(row[f"a{index}"]) for index in range(len(conditions))),
+                      tuple(_int(row[f"c{index}"]) for index in range(len(conditions)))) for row in rows]
+
+    def invoiced_by_period(self, bounds: Sequence[tuple[float, float, int]]) -> dict[str, list[int]]:
+        """Per currency, the totals of invoices made in each period [start, end) of `bounds`: issued ones
+        (open, paid or uncollectible), at their full total. One aggregate for every period."""
+        if not bounds:
+            return {}
+        columns = ", ".join(f"SUM(CASE WHEN created_at >= ? AND created_at < ? THEN total ELSE 0 END) AS p{index}"
+                            for index in range(len(bounds)))
+        params = [value for start, end, _ in bounds for value in (start, end)]
+        earliest, latest = min(start for start, _, _ in bounds), max(end for _, end, _ in bounds)
+        rows = self.db.rows(
+            f"SELECT currency, {columns} FROM invoices WHERE tenant_id = ? "
+            "AND status IN ('open', 'paid', 'uncollectible') AND created_at >= ? AND created_at < ? GROUP BY currency",
+            [*params, self.tenant, earliest, latest])
+        return {str(row["currency"]): [_int(row[f"p{index}"]) for index in range(len(bounds))] for row in rows}
+
+    def collected_between(self, since: float, until: float) -> dict[str, int]:
+        """Per currency, what invoices paid in [since, until] brought in: Stripe's moment of the paid state
+        where the bot knows it (`state_at`), else when the row last changed."""
+        paid_at = "(CASE WHEN state_at > 0 THEN state_at ELSE updated_at END)"
+        rows = self.db.rows(
+            f"SELECT currency, SUM(amount_paid) AS paid FROM invoices WHERE tenant_id = ? AND status = 'paid' "
+            f"AND {paid_at} >= ? AND {paid_at} <= ? GROUP BY currency", [self.tenant, since, until])
+        return {str(row["currency"]): _int(row["paid"]) for row in rows if _int(row["paid"])}
+
+    def date_created(self, stripe_id: str, created: float) -> None:
+        """An invoice the bot learned of late (reconciled from Stripe's list) is dated as Stripe made it,
+        never later than the bot first saw it: its month for DSO, its place in lists."""
+        self.db.execute("UPDATE invoices SET created_at = ? WHERE tenant_id = ? AND stripe_id = ? AND "
+                        "(created_at IS NULL OR created_at > ?)", [created, self.tenant, stripe_id, created])
+
     def add_own(self, snapshot: InvoiceSnapshot, *, channel_id: str, rep_user_id: str, team_id: str,
                 view_id: str) -> None:
         now = self.clock()
@@ -351,6 +456,24 @@ class SqlInvoices:
             [self.tenant, snapshot.stripe_id, *columns.values(), 0, now, now])
 
     def apply(self, snapshot: InvoiceSnapshot, at: int, held: Invoice | None = None) -> StateChange:
+        change = self._apply_state(snapshot, at, held)
+        if snapshot.chase_marks:
+            self._adopt_chasing(snapshot.stripe_id, ChaseState.from_metadata(snapshot.chase_marks), at)
+        return change
+
+    def _adopt_chasing(self, stripe_id: str, state: ChaseState, at: int) -> None:
+        """Chasing as Stripe's metadata keeps it, for a row that never had any (a rebuilt database) or
+        that took it from Stripe before, from an older snapshot; never over what the bot itself changed."""
+        columns = _chase_metadata_columns(state)
+        if state.disputed and state.disputed_at is None:
+            columns["disputed_at"] = float(at)
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        self.db.execute(f"UPDATE invoices SET {assignments}, chasing_changed_at = ?, chasing_from_stripe = 1 "
+                        "WHERE tenant_id = ? AND stripe_id = ? AND (chasing_changed_at IS NULL OR "
+                        "(chasing_from_stripe = 1 AND chasing_changed_at < ?))",
+                        [*columns.values(), float(at), self.tenant, stripe_id, float(at)])
+
+    def _apply_state(self, snapshot: InvoiceSnapshot, at: int, held: Invoice | None) -> StateChange:
         now = self.clock()
         columns = _snapshot_columns(snapshot)
         if held is None:
@@ -387,9 +510,33 @@ class SqlInvoices:
         self.db.execute("UPDATE invoices SET last_reminded_at = ? WHERE tenant_id = ? AND stripe_id = ?",
                         [at, self.tenant, stripe_id])
 
+    def set_chasing(self, stripe_id: str, state: ChaseState, at: float) -> None:
+        columns = {**_chase_metadata_columns(state),
+                   "snoozed_until": state.snoozed_until.isoformat() if state.snoozed_until else None,
+                   "skipped_days": skipped_text(state.skipped)}
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        self.db.execute(f"UPDATE invoices SET {assignments}, chasing_changed_at = ?, chasing_from_stripe = 0 "
+                        "WHERE tenant_id = ? AND stripe_id = ?", [*columns.values(), at, self.tenant, stripe_id])
+
+    def claim_reminder(self, stripe_id: str, claim: str, at: float, interval: float) -> bool:
+        return self.db.execute(
+            "UPDATE invoices SET last_reminded_at = ?, reminder_claim = ? WHERE tenant_id = ? AND stripe_id = ? "
+            "AND (reminder_claim = ? OR last_reminded_at IS NULL OR last_reminded_at <= ?)",
+            [at, claim, self.tenant, stripe_id, claim, at - interval]) == 1
+
+    def to_chase(self, limit: int = 5000) -> list[Invoice]:
+        return [_invoice(row) for row in self.db.rows(
+            "SELECT * FROM invoices WHERE tenant_id = ? AND status = 'open' AND due_date IS NOT NULL "
+            "AND rep_user_id IS NOT NULL AND rep_user_id <> '' ORDER BY due_date, stripe_id LIMIT ?",
+            [self.tenant, limit])]
+
     def mark_overdue_once(self, stripe_id: str, at: float) -> bool:
         return self.db.execute("UPDATE invoices SET overdue_notified_at = ? WHERE tenant_id = ? AND stripe_id = ? "
                                "AND overdue_notified_at IS NULL", [at, self.tenant, stripe_id]) == 1
+
+    def set_approval(self, stripe_id: str, approval: str) -> None:
+        self.db.execute("UPDATE invoices SET approval = ?, updated_at = ? WHERE tenant_id = ? AND stripe_id = ?",
+                        [approval, self.clock(), self.tenant, stripe_id])
 
 
 def _visible(visible: Visibility | None) -> list[str]:
@@ -548,6 +695,54 @@ class SqlAudit:
             [self.tenant, self.clock(), actor, action, invoice_id, json.dumps(stripe_ids), json.dumps(detail)])
 
 
+def _approval(row: Row) -> Approval:
+    return Approval(
+        invoice_id=row["invoice_id"], status=row["status"], requested_by=row["requested_by"],
+        key_base=row["key_base"], total=_int(row["total"]), currency=row["currency"],
+        limit=_int(row["limit_amount"]), channel_id=row["channel_id"], view_id=row["view_id"],
+        decided_by=row["decided_by"], decided_at=_float_or_none(row["decided_at"]), reason=row["reason"],
+        messages=tuple((str(channel), str(ts)) for channel, ts in json.loads(row["messages_json"] or "[]")),
+        created_at=float(row["created_at"] or 0))
+
+
+class SqlApprovals:
+    """Requests for approval, one per invoice, and their one decision (bot/domain/approvals.py)."""
+
+    def __init__(self, db: Executor, clock: Clock, tenant: str) -> None:
+        self.db = db
+        self.clock = clock
+        self.tenant = tenant
+
+    def get(self, invoice_id: str) -> Approval | None:
+        row = self.db.one("SELECT * FROM approvals WHERE tenant_id = ? AND invoice_id = ?", [self.tenant, invoice_id])
+        return _approval(row) if row else None
+
+    def request(self, approval: Approval) -> bool:
+        """Record a pending request once per invoice; False when the invoice already has one."""
+        now = self.clock()
+        return self.db.execute(
+            "INSERT INTO approvals (tenant_id, invoice_id, status, requested_by, key_base, total, currency, "
+            "limit_amount, channel_id, view_id, messages_json, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '[]', ?, ?) ON CONFLICT (tenant_id, invoice_id) DO NOTHING",
+            [self.tenant, approval.invoice_id, approval.status, approval.requested_by, approval.key_base,
+             approval.total, approval.currency, approval.limit, approval.channel_id, approval.view_id, now,
+             now]) == 1
+
+    def decide(self, invoice_id: str, status: str, decided_by: str, reason: str | None = None) -> bool:
+        """Decide a pending request; False when it was decided already (the first decision counts). On
+        PostgreSQL a concurrent decider waits for this row and then finds it no longer pending."""
+        now = self.clock()
+        return self.db.execute(
+            "UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, reason = ?, updated_at = ? "
+            "WHERE tenant_id = ? AND invoice_id = ? AND status = 'pending'",
+            [status, decided_by, now, reason, now, self.tenant, invoice_id]) == 1
+
+    def set_messages(self, invoice_id: str, messages: Sequence[tuple[str, str]]) -> None:
+        self.db.execute("UPDATE approvals SET messages_json = ?, updated_at = ? WHERE tenant_id = ? "
+                        "AND invoice_id = ?", [json.dumps([list(message) for message in messages]), self.clock(),
+                                               self.tenant, invoice_id])
+
+
 class SqlRoutes:
     def __init__(self, db: Executor, clock: Clock, tenant: str) -> None:
         self.db = db
@@ -619,6 +814,27 @@ class SqlJobOutbox:
                            "'running')))", [self.clock() - older_than], limit)
 
 
+class SqlChasingSettings:
+    """A workspace's chasing cadence (`/invoice chasing`); no row: the default."""
+
+    def __init__(self, db: Executor, clock: Clock, tenant: str) -> None:
+        self.db = db
+        self.clock = clock
+        self.tenant = tenant
+
+    def cadence(self) -> tuple[int, ...] | None:
+        row = self.db.one("SELECT days FROM chasing_settings WHERE tenant_id = ?", [self.tenant])
+        return read_cadence(row["days"]) if row else None
+
+    def set_cadence(self, days: tuple[int, ...] | None, set_by: str) -> None:
+        if days is None:
+            self.db.execute("DELETE FROM chasing_settings WHERE tenant_id = ?", [self.tenant])
+            return
+        self.db.execute("INSERT INTO chasing_settings (tenant_id, days, set_by, set_at) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (tenant_id) DO UPDATE SET days = excluded.days, set_by = excluded.set_by, "
+                        "set_at = excluded.set_at", [self.tenant, cadence_text(days), set_by, self.clock()])
+
+
 class SqlRepositories:
     """Every repository on one executor: what a unit of work (or a reader) hands out."""
 
@@ -632,6 +848,8 @@ class SqlRepositories:
         self._deliveries = SqlDeliveries(db, clock, tenant, dialect)
         self._audit = SqlAudit(db, clock, tenant)
         self._routes = SqlRoutes(db, clock, tenant)
+        self._chasing = SqlChasingSettings(db, clock, tenant)
+        self._approvals = SqlApprovals(db, clock, tenant)
         self._jobs = SqlJobOutbox(db, clock, tenant, lanes_touched if lanes_touched is not None else set(), dialect)
 
     @property
@@ -661,6 +879,14 @@ class SqlRepositories:
     @property
     def routes(self) -> SqlRoutes:
         return self._routes
+
+    @property
+    def chasing(self) -> SqlChasingSettings:
+        return self._chasing
+
+    @property
+    def approvals(self) -> SqlApprovals:
+        return self._approvals
 
     @property
     def jobs(self) -> SqlJobOutbox:

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers.actions import answers, stripe_connection
+from handlers.actions import answers, approvals, chasing, stripe_connection
 
 
 def register(app: App) -> None:
     answers.register(app)
     stripe_connection.register(app)
+    approvals.register(app)
+    chasing.register(app)

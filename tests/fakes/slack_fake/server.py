@@ -20,6 +20,8 @@ from urllib.parse import parse_qsl, urlsplit
 from slack_sdk import WebClient
 
 from .faults import ANY_METHOD, Fault, Faults, Pace
+from .files import UPLOAD_PATH, receive_upload
+from .files import install as install_files
 from .model import Call, SlackError
 from .oauth import (
     APPROVE_PATH,
@@ -195,6 +197,7 @@ class FakeSlack(TeamState):
     def _add_workspace(self, workspace: Workspace) -> None:
         team_id = workspace.team_id
         workspace.channels.foreign = lambda channel_id: self._owned_elsewhere(team_id, channel_id)
+        install_files(workspace, self._server_url)  # files.getUploadURLExternal, files.completeUploadExternal
         self._teams[team_id] = workspace
 
     def _owned_elsewhere(self, team_id: str, channel_id: str) -> bool:
@@ -704,6 +707,8 @@ class FakeSlack(TeamState):
             return self._api(path.removeprefix("/api/"), target, headers, body)
         if path.startswith("/response/") and verb == "POST":
             return self._response_url(path, headers, body)
+        if path.startswith(UPLOAD_PATH) and verb == "POST":
+            return receive_upload(self, path, headers, body)
         if path == AUTHORIZE_PATH and verb == "GET":
             return self._authorize(parts.query)
         if path == APPROVE_PATH:

@@ -30,6 +30,7 @@ from .model import (
 from .workspace import Workspace
 
 if TYPE_CHECKING:
+    from .files import SlackFile
     from .server import FakeSlack
 
 
@@ -81,6 +82,10 @@ class TeamState:
                 thread_ts=thread_ts,
             )
         )
+
+    def files(self) -> list[SlackFile]:
+        """Every file of the team (``tests/fakes/slack_fake/files.py``), completed or not, oldest first."""
+        return self._workspace.files.all()  # type: ignore[attr-defined, no-any-return]
 
     @property
     def ephemerals(self) -> list[Ephemeral]:
