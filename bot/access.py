@@ -6,7 +6,8 @@ The model (the README has it as a table):
 - **View** an invoice (show it, its history, see it in lists and App Home totals): its rep,
   admins, people in `INVOICE_VIEWERS` (finance), and members of the channel it was posted in.
 - **Act** on an invoice (send, remind, void, write off, and its chasing: promise to pay, dispute,
-  resolve, skip, snooze, its own cadence): its rep and admins.
+  resolve, skip, snooze, its own cadence; issue a credit note, mark it paid outside Stripe): its rep
+  and admins.
 - **Administer** (catalog changes, routes, the audit log, invoices the bot never made): people in
   `INVOICE_ADMINS` and workspace admins and owners.
 - **Approve** (or reject) an invoice held above `APPROVAL_LIMITS`: people in `APPROVERS`, or the
@@ -52,11 +53,15 @@ class Action(StrEnum):
     ADMINISTER = "administer"
     CHASE = "chase"  # promise to pay, dispute, resolve, an invoice's chasing (bot/services/chasing.py)
     APPROVE = "approve"
+    CREDIT = "credit"  # issue a credit note or refund (bot/services/credit_notes.py)
+    MARK_PAID = "mark_paid"  # record a payment received outside Stripe (bot/services/credit_notes.py)
 
 
 ACTS = frozenset({Action.SEND, Action.REMIND, Action.VOID, Action.UNCOLLECTIBLE, Action.CHASE})
+ACTS |= {Action.CREDIT, Action.MARK_PAID}  # an invoice's money: its rep and admins, like the other acts
 VERBS = {Action.SEND: "send", Action.REMIND: "send a reminder for", Action.VOID: "void",
          Action.UNCOLLECTIBLE: "mark uncollectible", Action.CHASE: "change how the customer is chased for"}
+VERBS |= {Action.CREDIT: "issue a credit note for", Action.MARK_PAID: "mark as paid outside Stripe"}
 
 NOT_A_MEMBER = ("Guests and people from other organisations can't use invoicebot unless an invoicing admin "
                 "adds them by name.")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
@@ -19,12 +20,14 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
+    CheckboxesElement,
     ConfirmObject,
     ContextBlock,
     ConversationFilter,
     ConversationSelectElement,
     DatePickerElement,
     DividerBlock,
+    ExternalDataMultiSelectElement,
     ExternalDataSelectElement,
     HeaderBlock,
     InputBlock,
@@ -42,6 +45,15 @@ from slack_sdk.models.views import View
 
 from bot import money
 from bot.domain.chasing import MAX_NOTE, MAX_REASON, SNOOZE_DAYS, cadence_text, describe_cadence, format_day
+from bot.domain.invoice_extras import (
+    MAX_CUSTOM_FIELD_NAME,
+    MAX_CUSTOM_FIELD_VALUE,
+    MAX_CUSTOM_FIELDS,
+    MAX_CUSTOM_FIELDS_TEXT,
+    MAX_DISCOUNT_CODE,
+    MAX_FOOTER,
+    MAX_TAX_RATES,
+)
 from bot.domain.invoices import Invoice, InvoiceLine
 from bot.domain.notices import NOTICE_KINDS
 from bot.domain.receivables import (
@@ -54,6 +66,7 @@ from bot.domain.receivables import (
     Report,
 )
 from bot.domain.records import AuditEntry, CurrencyTotals, Customer, Price
+from bot.domain.recurring import Subscription
 from bot.domain.tenants import TenantSettings
 from bot.mrkdwn import escape, link, truncate
 
@@ -85,13 +98,23 @@ class ActionId(StrEnum):
     CHASE_SEND_NOW = "chase_send_now"
     APPROVAL_APPROVE = "approval_approve"
     APPROVAL_REJECT = "approval_reject"
+    # Credit notes and payments outside Stripe (bot/services/credit_notes.py): the invoice message's buttons.
+    CREDIT_NOTE = "invoice_credit_note"
+    PAY_OUTSIDE = "invoice_pay_outside"
+    # Recurring invoices (bot/services/recurring.py): `/invoice recurring`'s Cancel buttons.
+    RECURRING_CANCEL_AT_END = "recurring_cancel_at_end"
+    RECURRING_CANCEL_NOW = "recurring_cancel_now"
+    # Tax, discounts and more in the form (bot/domain/invoice_extras.py); the message's PDF link.
+    TAX_RATE_SEARCH = "tax_rate_search"
+    INVOICE_PDF = "invoice_pdf"
 
 
 MODAL_CALLBACK_ID = "invoice_modal"
 MAX_BLOCKS_IN_VIEW = 100
 FIXED_MODAL_BLOCKS = 10  # everything but the lines: customer fields, currency, due, memo, delivery, total, buttons
 BLOCKS_PER_LINE = 5  # divider + description, quantity, unit amount, catalog price
-MAX_MODAL_LINES = (MAX_BLOCKS_IN_VIEW - FIXED_MODAL_BLOCKS) // BLOCKS_PER_LINE
+EXTRA_FIELD_BLOCKS = 5  # tax rates, automatic tax, coupon or promotion code, custom fields, footer
+MAX_MODAL_LINES = (MAX_BLOCKS_IN_VIEW - FIXED_MODAL_BLOCKS - EXTRA_FIELD_BLOCKS) // BLOCKS_PER_LINE
 COMMON_CURRENCIES = ("usd", "eur", "gbp", "cad", "aud", "jpy", "chf", "sek", "nok", "dkk", "inr", "sgd", "nzd",
                      "mxn", "brl", "kwd")
 
@@ -128,30 +151,48 @@ class ModalState:
     total_text: str | None = None
     customer_label: str | None = None
     price_labels: dict[str, str] | None = None
+    tax_rate_labels: dict[str, str] | None = None  # the picked tax rates' labels (`invoice_extras_blocks`)
+
+    # Pre-filled from a message ("Invoice this", bot/services/shortcuts.py): the invoice goes in the thread of
+    # `thread_ts`; `notes` (plain text) say what was read how; with `currency_unset` the rep picks the currency.
+    thread_ts: str | None = None
+    notes: tuple[str, ...] = ()
+    currency_unset: bool = False
 
     def metadata(self) -> str:
-        return json.dumps({"channel_id": self.channel_id, "lines": self.line_count})
+        data: dict[str, Any] = {"channel_id": self.channel_id, "lines": self.line_count}
+        if self.thread_ts:
+            data["thread_ts"] = self.thread_ts
+        return json.dumps(data)
 
     @staticmethod
     def read_metadata(text: str | None) -> ModalMetadata:
         """The modal's `private_metadata` back (its shape was checked by `handlers/shape.py`)."""
         data = json.loads(text or "{}")
-        return ModalMetadata(channel_id=str(data.get("channel_id") or ""), lines=int(data.get("lines", 1)))
+        thread_ts = data.get("thread_ts")
+        return ModalMetadata(channel_id=str(data.get("channel_id") or ""), lines=int(data.get("lines", 1)),
+                             thread_ts=thread_ts if isinstance(thread_ts, str) and MESSAGE_TS.match(thread_ts)
+                             else None)
+
+
+MESSAGE_TS = re.compile(r"^[0-9]{1,12}\.[0-9]{1,9}$")
 
 
 @dataclass(frozen=True)
 class ModalMetadata:
     channel_id: str
     lines: int
+    thread_ts: str | None = None  # "Invoice this": the thread the invoice's message goes in
 
 
 @functools.lru_cache(maxsize=64)
-def _currency_element(selected: str) -> str:
+def _currency_element(selected: str | None) -> str:
     """The currency menu (130-odd options) validated once per preselected currency, as JSON."""
     return json.dumps(currency_select(selected).to_dict())
 
 
-def currency_select(selected: str) -> StaticSelectElement:
+def currency_select(selected: str | None) -> StaticSelectElement:
+    """`selected` None: nothing chosen (a message's "¥" could be JPY or CNY), the rep picks."""
     common = [c for c in COMMON_CURRENCIES if money.is_supported(c)]
     others = [c for c in money.SUPPORTED_CURRENCIES if c not in common]
     groups = [OptionGroup(label="Common", options=[_currency_option(c) for c in common])]
@@ -162,7 +203,8 @@ def currency_select(selected: str) -> StaticSelectElement:
     return StaticSelectElement(
         action_id=ActionId.CURRENCY,
         option_groups=groups,
-        initial_option=_currency_option(selected),
+        initial_option=_currency_option(selected) if selected else None,
+        placeholder=None if selected else plain("Pick the currency"),
     )
 
 
@@ -186,7 +228,12 @@ def _text_input(block_id: str, label: str, *, optional: bool, initial: str | Non
 def invoice_modal(state: ModalState) -> dict[str, Any]:
     values = state.values or {}
     currency = values.get("currency") or state.default_currency
-    blocks: list[Block] = [
+    chosen = None if state.currency_unset else currency
+    blocks: list[Block] = []
+    if state.notes:  # what a message's pre-fill read, and what it left for the rep (escaped: people's words)
+        blocks.append(ContextBlock(block_id="prefill_notes", elements=[MarkdownTextObject(
+            text=truncate("\n".join(escape(note) for note in state.notes), 3000))]))
+    blocks += [
         InputBlock(
             block_id="customer",
             label=plain("Existing customer"),
@@ -209,7 +256,7 @@ def invoice_modal(state: ModalState) -> dict[str, Any]:
         # most of the cost of opening the modal).
         InputBlock(block_id="currency", label=plain("Currency"), element=StaticSelectElement(
             action_id=ActionId.CURRENCY, options=[_currency_option(currency)],
-            initial_option=_currency_option(currency))),
+            initial_option=_currency_option(currency) if chosen else None)),
     ]
     for number in range(1, state.line_count + 1):
         blocks.extend(_line_blocks(number, values, state.price_labels or {}))
@@ -225,6 +272,7 @@ def invoice_modal(state: ModalState) -> dict[str, Any]:
                     initial=str(values.get("days_until_due") or state.default_days), max_length=3),
         _text_input("memo", "Memo (shown on the invoice)", optional=True, initial=values.get("memo"),
                     multiline=True, max_length=500),
+        *invoice_extras_blocks(values, state.tax_rate_labels or {}),
         InputBlock(block_id="delivery", label=plain("Delivery"), element=RadioButtonsElement(
             action_id="delivery",
             options=[Option(value="send", text=plain("Send now")), Option(value="draft", text=plain("Save as draft"))],
@@ -232,6 +280,7 @@ def invoice_modal(state: ModalState) -> dict[str, Any]:
             else Option(value="send", text=plain("Send now")),
         )),
     ])
+    blocks.append(repeat_block(values))
     view = View(
         type="modal",
         callback_id=MODAL_CALLBACK_ID,
@@ -243,7 +292,7 @@ def invoice_modal(state: ModalState) -> dict[str, Any]:
     ).to_dict()
     for block in view["blocks"]:
         if block.get("block_id") == "currency":
-            block["element"] = json.loads(_currency_element(currency))
+            block["element"] = json.loads(_currency_element(chosen))
     return view
 
 
@@ -271,6 +320,38 @@ def _line_blocks(number: int, values: dict[str, Any], price_labels: dict[str, st
                 if price_id else None,
             ),
         ),
+    ]
+
+
+def invoice_extras_blocks(values: dict[str, Any], tax_rate_labels: dict[str, str]) -> list[Block]:
+    """The form's tax, discount, custom fields and footer (`forms.parse_extras` reads them): EXTRA_FIELD_BLOCKS
+    blocks, each its own block id, so each error lands on its field."""
+    picked = [rate_id for rate_id in values.get("tax_rates") or [] if isinstance(rate_id, str)]
+    automatic = Option(value="on", text=plain("Let Stripe Tax work out the tax"))
+    return [
+        InputBlock(
+            block_id="tax_rates", label=plain("Tax rates"), optional=True,
+            element=ExternalDataMultiSelectElement(
+                action_id=ActionId.TAX_RATE_SEARCH, placeholder=plain("Search the account's tax rates"),
+                min_query_length=0, max_selected_items=MAX_TAX_RATES,
+                initial_options=[Option(value=rate_id, text=plain(tax_rate_labels.get(rate_id, rate_id), 75))
+                                 for rate_id in picked[:MAX_TAX_RATES]] or None),
+            hint=plain("Applied to every line. The account's tax rates, as in Stripe's Dashboard")),
+        InputBlock(
+            block_id="automatic_tax", label=plain("Automatic tax"), optional=True,
+            element=CheckboxesElement(action_id="automatic_tax", options=[automatic],
+                                      initial_options=[automatic] if "on" in (values.get("automatic_tax") or [])
+                                      else None),
+            hint=plain("Only where the Stripe account has Stripe Tax set up, and the customer has an address in "
+                       "Stripe; instead of tax rates")),
+        _text_input("discount_code", "Coupon or promotion code", optional=True, initial=values.get("discount_code"),
+                    placeholder="SUMMER25", max_length=MAX_DISCOUNT_CODE),
+        _text_input("custom_fields", "Custom fields", optional=True, initial=values.get("custom_fields"),
+                    multiline=True, max_length=MAX_CUSTOM_FIELDS_TEXT, placeholder="PO number: 4711",
+                    hint=f"One a line, as Name: value; at most {MAX_CUSTOM_FIELDS} (names up to "
+                         f"{MAX_CUSTOM_FIELD_NAME} characters, values up to {MAX_CUSTOM_FIELD_VALUE})"),
+        _text_input("footer", "Footer (shown on the invoice)", optional=True, initial=values.get("footer"),
+                    multiline=True, max_length=MAX_FOOTER),
     ]
 
 
@@ -386,6 +467,8 @@ def invoice_message(invoice: Invoice) -> tuple[str, list[dict[str, Any]]]:
     ]
     if invoice.amount_paid:
         fields.append(MarkdownTextObject(text=f"*Paid*\n{escape(money.format_amount(invoice.amount_paid, currency))}"))
+    if invoice.credited:  # by credit notes (bot/services/credit_notes.py)
+        fields.append(MarkdownTextObject(text=f"*Credited*\n{escape(money.format_amount(invoice.credited, currency))}"))
     if status == "open" and invoice.amount_remaining != invoice.total:
         fields.append(MarkdownTextObject(
             text=f"*Remaining*\n{escape(money.format_amount(invoice.amount_remaining, currency))}"))
@@ -432,6 +515,9 @@ def invoice_buttons(invoice: Invoice) -> list[ButtonElement]:
     if invoice.hosted_url:
         buttons.append(ButtonElement(text=plain("Open invoice"), action_id=ActionId.INVOICE_OPEN,
                                      url=invoice.hosted_url, value=invoice_id))
+    if invoice.pdf_url:
+        buttons.append(ButtonElement(text=plain("Download PDF"), action_id=ActionId.INVOICE_PDF,
+                                     url=invoice.pdf_url, value=invoice_id))
     if status == "draft" and invoice.approval not in ("pending", "rejected"):  # a held draft waits for its approver
         buttons.append(ButtonElement(text=plain("Send"), action_id=ActionId.INVOICE_SEND, value=invoice_id,
                                      style="primary"))
@@ -451,7 +537,51 @@ def invoice_buttons(invoice: Invoice) -> list[ButtonElement]:
                                              "It can still be paid or voided later.", 300),
                                   confirm=plain("Mark uncollectible", 30), deny=plain("Cancel", 30)),
         ))
+    buttons.extend(money_buttons(invoice))
     return buttons
+
+
+# --- link previews (bot/services/unfurls.py) -----------------------------------------------------------------
+def unfurl_card(invoice: Invoice, allowed: Collection[str], now: float) -> list[dict[str, Any]]:
+    """A pasted invoice link's preview: its title, customer, status, total and due date as they are now; of its
+    buttons, the links and those whose action id is in `allowed` (what the person who shared the link may do:
+    everyone in the channel sees them, and each press is checked again for whoever presses)."""
+    currency = invoice.currency
+    total = money.format_amount(invoice.total, currency)
+    status = status_badge(invoice) + (" · :alarm_clock: overdue" if invoice.is_overdue(now) else "")
+    fields = [
+        MarkdownTextObject(text=f"*Customer*\n{clip(invoice.customer_label or 'a customer', 200)}"),
+        MarkdownTextObject(text=f"*Total*\n{escape(total)}"),
+        MarkdownTextObject(text=f"*Status*\n{status}"),
+        MarkdownTextObject(text=f"*Due*\n{due_mrkdwn(invoice.due_date)}"),
+    ]
+    if invoice.status == "open" and invoice.amount_remaining != invoice.total:
+        fields.append(MarkdownTextObject(
+            text=f"*Remaining*\n{escape(money.format_amount(invoice.amount_remaining, currency))}"))
+    card: list[Block] = [SectionBlock(block_id="unfurl_invoice", fields=fields, text=MarkdownTextObject(
+        text=truncate(f"*{escape(invoice.title)}* · {escape(total)}", 3000)))]
+    buttons = [button for button in invoice_buttons(invoice) if button.url or button.action_id in allowed]
+    if buttons:
+        card.append(ActionsBlock(block_id="unfurl_actions", elements=buttons[:25]))
+    return [block.to_dict() for block in card]
+
+
+def money_buttons(invoice: Invoice) -> list[ButtonElement]:
+    """Credit notes and payments outside Stripe (bot/services/credit_notes.py): "Mark paid outside Stripe" on an
+    open invoice, "Issue credit note" on an open or paid one with something left to credit."""
+    found: list[ButtonElement] = []
+    if invoice.status == "open":
+        found.append(ButtonElement(
+            text=plain("Mark paid outside Stripe"), action_id=ActionId.PAY_OUTSIDE, value=invoice.stripe_id,
+            confirm=ConfirmObject(
+                title=plain("Paid outside Stripe?", 100),
+                text=plain(f"Record that {invoice.title} was paid by cheque, bank transfer or cash: Stripe marks it "
+                           "paid and stops collecting it, no money moves through Stripe. You add a note next.", 300),
+                confirm=plain("Continue", 30), deny=plain("Cancel", 30))))
+    if invoice.status in ("open", "paid") and invoice.creditable > 0:
+        found.append(ButtonElement(text=plain("Issue credit note"), action_id=ActionId.CREDIT_NOTE,
+                                   value=invoice.stripe_id))
+    return found
 
 
 # --- approval above a limit ---------------------------------------------------------------------
@@ -550,6 +680,8 @@ NOTICE_HEADLINES = {
     "processing": ":hourglass_flowing_sand: *Payment processing*",
     "overdue": ":alarm_clock: *Overdue*",
 }
+# Credit notes (bot/services/credit_notes.py): announced, not counted among NOTICE_KINDS' payment news.
+NOTICE_HEADLINES |= {"credited": ":receipt: *Credit note*", "credit_voided": ":wastebasket: *Credit note voided*"}
 
 
 def remind_blocks(invoice_id: str) -> list[dict[str, Any]]:
@@ -565,13 +697,17 @@ def _invoice_line(invoice: Invoice) -> str:
     return f"{escape(invoice.number or invoice.stripe_id)} · {customer} · {escape(total)}"
 
 
-def payment_notice(kind: str, invoice: Invoice, message_link: str | None) -> tuple[str, list[dict[str, Any]]]:
-    """The payments channel's notice for one invoice event."""
+def payment_notice(kind: str, invoice: Invoice, message_link: str | None, *,
+                   detail: str | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """The payments channel's notice for one invoice event; `detail` (mrkdwn, escaped by its maker) says more,
+    such as a credit note's number and amount."""
     headline = NOTICE_HEADLINES.get(kind, "*Invoice update*")
     rep = f"<@{invoice.rep_user_id}>" if invoice.rep_user_id else "no rep (created outside invoicebot)"
     body = f"{headline} {_invoice_line(invoice)}\nRep: {rep}"
     if kind == "failed" and invoice.rep_user_id:
         body += f"\n<@{invoice.rep_user_id}>, please follow up with the customer."
+    if detail:
+        body += f"\n{detail}"
     links = [found for found in (link(message_link, "Invoice message"), link(invoice.hosted_url, "Hosted invoice"))
              if found]
     text = f"{headline.replace('*', '')} {_invoice_line(invoice)}"
@@ -605,6 +741,7 @@ DIGEST_CUSTOMER_MAX = 40
 DIGEST_TOTALS_ROWS = 4  # currencies whose totals row the capacity keeps room for
 STRIPE_MAX_AMOUNT = 10**14 - 1  # minor units: IDR's 12 integer digits and 2 decimals
 DIGEST_TOTAL_LABELS = {"paid": "paid", "failed": "failed", "processing": "processing", "overdue": "overdue"}
+DIGEST_TOTAL_LABELS |= {"credited": "credit notes", "credit_voided": "credit notes voided"}
 
 
 def slack_length(text: str) -> int:
@@ -1189,3 +1326,69 @@ def cadence_modal(invoice: Invoice, metadata: str, workspace: Sequence[int]) -> 
                                 hint=f"Negative: before it; “off”: no reminders. Empty: the workspace's schedule, "
                                      f"{describe_cadence(workspace)} ({cadence_text(workspace)})."),
                 ]).to_dict()
+
+
+# --- recurring invoices (bot/services/recurring.py) --------------------------------------------------------
+REPEAT_BLOCK_ID = "repeat"
+REPEAT_OPTIONS = (("none", "Doesn't repeat"), ("month", "Monthly"), ("quarter", "Quarterly"), ("year", "Yearly"))
+RECURRING_SHOWN = 20  # subscriptions one list names (two blocks each, within a message's 50)
+
+
+def repeat_block(values: dict[str, Any]) -> InputBlock:
+    """The modal's "Repeat" choice (its own block: `forms.parse_repeat` reads it)."""
+    options = [Option(value=value, text=plain(label)) for value, label in REPEAT_OPTIONS]
+    chosen = next((option for option in options if option.value == values.get(REPEAT_BLOCK_ID)), options[0])
+    return InputBlock(
+        block_id=REPEAT_BLOCK_ID, label=plain("Repeat"), optional=True,
+        element=StaticSelectElement(action_id=REPEAT_BLOCK_ID, options=options, initial_option=chosen),
+        hint=plain("Monthly, quarterly or yearly: Stripe emails a new invoice each period, due the days above after "
+                   "it is issued, and each one is posted here. `/invoice recurring` lists them.", 2000))
+
+
+def _subscription_line(subscription: Subscription, zone: tzinfo) -> str:
+    amount = money.format_amount(subscription.amount, subscription.currency)
+    head = (f"*{escape(subscription.customer_label)}* · {escape(amount)} {escape(subscription.label)} · "
+            f"<@{subscription.rep_user_id}>")
+    if subscription.status == "canceled":
+        state = ":no_entry_sign: Canceled"
+    elif subscription.cancel_at_period_end:
+        state = f":hourglass: Ends {escape(format_due(subscription.current_period_end, zone))}"
+    else:
+        state = f"Next invoice {escape(format_due(subscription.current_period_end, zone))}"
+    summary = escape(truncate(subscription.summary, 300))
+    return truncate(f"{head}\n{state} · {summary}", 3000)
+
+
+def recurring_list(subscriptions: Sequence[Subscription], *, heading: str, zone: tzinfo
+                   ) -> tuple[str, list[dict[str, Any]]]:
+    """`/invoice recurring`: each subscription with Cancel at period end and Cancel now (each confirmed)."""
+    if not subscriptions:
+        text = f"{heading}: none. Choose *Repeat* in the `/invoice` form to make one."
+        return text, [SectionBlock(text=MarkdownTextObject(text=text)).to_dict()]
+    shown = list(subscriptions[:RECURRING_SHOWN])
+    result: list[Block] = [SectionBlock(text=MarkdownTextObject(text=f"*{escape(heading)}*"))]
+    for subscription in shown:
+        result.append(SectionBlock(text=MarkdownTextObject(text=_subscription_line(subscription, zone))))
+        buttons: list[ButtonElement] = []
+        if subscription.active and not subscription.cancel_at_period_end:
+            buttons.append(ButtonElement(
+                text=plain("Cancel at period end"), action_id=ActionId.RECURRING_CANCEL_AT_END,
+                value=subscription.stripe_id,
+                confirm=ConfirmObject(title=plain("Cancel at period end?", 100), text=plain(
+                    f"No more invoices for {subscription.customer_label} after "
+                    f"{format_due(subscription.current_period_end, zone)}; the current one stays as it is.", 300),
+                    confirm=plain("Cancel at period end", 30), deny=plain("Keep it", 30))))
+        if subscription.active:
+            buttons.append(ButtonElement(
+                text=plain("Cancel now"), action_id=ActionId.RECURRING_CANCEL_NOW, value=subscription.stripe_id,
+                style="danger",
+                confirm=ConfirmObject(title=plain("Cancel now?", 100), text=plain(
+                    f"The repeating invoice for {subscription.customer_label} stops today; invoices already "
+                    "issued stay open until paid or voided.", 300),
+                    confirm=plain("Cancel now", 30), deny=plain("Keep it", 30), style="danger")))
+        if buttons:
+            result.append(ActionsBlock(block_id=f"recurring_{subscription.stripe_id}"[:255], elements=buttons))
+    if len(subscriptions) > RECURRING_SHOWN:
+        result.append(ContextBlock(elements=[MarkdownTextObject(
+            text=f"and {len(subscriptions) - RECURRING_SHOWN} more, not shown")]))
+    return f"{heading}: {len(subscriptions)}", [block.to_dict() for block in result]

@@ -42,6 +42,7 @@ from bot.services.approvals import Approvals
 from bot.services.browse import Browser
 from bot.services.catalog import Catalog
 from bot.services.chasing import Chasing
+from bot.services.credit_notes import CreditNotes
 from bot.services.invoicing import Invoicing
 from bot.services.leaving import Leaving
 from bot.services.messages import InvoiceMessages
@@ -49,10 +50,13 @@ from bot.services.notifications import POST_INTERVAL, Notifications
 from bot.services.promises import Promises
 from bot.services.receivables import CHECK_SECONDS as DIGEST_CHECK_SECONDS
 from bot.services.receivables import Receivables
+from bot.services.recurring import Recurring
 from bot.services.replies import ModalDefaults, Replies
 from bot.services.routing import Routing
+from bot.services.shortcuts import Shortcuts
 from bot.services.stripe_connect import StripeConnect
 from bot.services.tenancy import Tenancy
+from bot.services.unfurls import Unfurls
 from bot.services.workspace_settings import WorkspaceSettings, access_lists, with_defaults
 from bot.single_instance import SOCKET_MODE, InstanceLease, socket_mode_refusal
 from bot.store import open_store
@@ -401,16 +405,23 @@ def assemble_workspace(setup: WorkspaceSetup, store: Store, settings: Settings, 
     receivables = Receivables(scope, stripe, slack, courier, access, tenancy, clock=clock)
     chasing = Chasing(scope, stripe, slack, access, people, courier, payments_channel=setup.payments_channel,
                       clock=clock)
-    replies = Replies(scope, slack, access, browser, Routing(scope, setup.payments_channel),
-                      ModalDefaults(settings.default_currency, settings.default_days_until_due),
+    recurring = Recurring(scope, stripe, slack, invoicing, access, people, clock)
+    defaults = ModalDefaults(settings.default_currency, settings.default_days_until_due)
+    replies = Replies(scope, slack, access, browser, Routing(scope, setup.payments_channel), defaults,
                       workspace_settings=workspace_settings,
-                      stripe_status=stripe_connect.home_status, receivables=receivables, chasing=chasing.command)
+                      stripe_status=stripe_connect.home_status, receivables=receivables, chasing=chasing.command,
+                      recurring=recurring.list_answer)
     registry = job_registry(JobServices(invoicing, catalog, notifications, access, slack, replies,
                                         Pruner(scope, settings.job_retention_days), tenancy,
                                         stripe_connect=stripe_connect, metrics=metrics,
                                         workspace_settings=workspace_settings, leaving=Leaving(tenancy, stripe),
                                         receivables=receivables, chasing=chasing,
                                         promises=Promises(scope, stripe, slack, access, people, chasing, clock=clock),
+                                        credit_notes=CreditNotes(scope, stripe, slack, access,
+                                                                 route=notifications.route, clock=clock),
+                                        recurring=recurring,
+                                        shortcuts=Shortcuts(scope, slack, access, defaults),
+                                        unfurls=Unfurls(scope, slack, access, clock=clock),
                                         approvals=Approvals(scope, invoicing, access, slack, courier,
                                                             payments_channel=setup.payments_channel)))
     registry.require(ALL_PAYLOADS)

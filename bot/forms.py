@@ -9,16 +9,30 @@ block id, so every rule violation lands on the field the rep has to fix. Validat
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from bot import money
+from bot.domain.invoice_extras import (
+    MAX_CUSTOM_FIELDS_TEXT,
+    MAX_DISCOUNT_CODE,
+    MAX_FOOTER,
+    MAX_TAX_RATES,
+    CustomField,
+    DiscountCode,
+    TaxRate,
+    discount_problem,
+    parse_custom_fields,
+)
 from bot.domain.invoices import MAX_INVOICE_LINES
 from bot.domain.records import Customer, Price
+from bot.domain.recurring import NO_REPEAT, REPEATS, line_problem
 
 # The local part refuses controls and invisible format characters (zero-width, bidi) as well.
 EMAIL = re.compile(r"^[^@\s<>&\"',;:\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]+"
@@ -285,6 +299,27 @@ def parse_invoice_form(values: dict[str, Any], price_lookup: PriceLookup | None,
     return InvoiceForm.model_validate(data, context={"price_lookup": price_lookup, "customer_lookup": customer_lookup})
 
 
+def parse_repeat(values: dict[str, Any], form: InvoiceForm, price_lookup: PriceLookup | None) -> str:
+    """The modal's "Repeat" (`blocks.repeat_block`): "none", or one of `bot.domain.recurring.REPEATS`. Raises
+    `FormErrors` keyed by block id: a repeat nobody offered, a draft that would repeat, and each catalog line
+    whose price does not repeat as the invoice does (a one-off price in a repeating invoice, or a repeating
+    price in a one-off one), judged from the catalog cache."""
+    chosen = values.get("repeat") or NO_REPEAT
+    if chosen != NO_REPEAT and chosen not in REPEATS:
+        raise FormErrors({"repeat": "Choose one of the options"})
+    errors: dict[str, str] = {}
+    if chosen != NO_REPEAT and form.delivery == "draft":
+        errors["repeat"] = "A repeating invoice is emailed by Stripe each period: choose Send now, or no repeat"
+    for number, line in enumerate(form.lines, start=1):
+        price = price_lookup(line.price) if line.price and price_lookup is not None else None
+        problem = line_problem(chosen, price.recurring) if price is not None else None
+        if problem:
+            errors[f"line_{number}_price"] = problem
+    if errors:
+        raise FormErrors(errors)
+    return str(chosen)
+
+
 def flatten_state(state_values: dict[str, Any]) -> dict[str, Any]:
     """Slack's `view.state.values` (block_id -> action_id -> element state) -> block_id -> plain value."""
     flat: dict[str, Any] = {}
@@ -302,6 +337,10 @@ def _element_value(element: dict[str, Any]) -> Any:
     if kind in ("static_select", "external_select", "radio_buttons"):
         option = element.get("selected_option")
         return option.get("value") if isinstance(option, dict) else None
+    if kind in ("multi_external_select", "multi_static_select", "checkboxes"):  # a list of the picked values
+        options = element.get("selected_options")
+        return [option.get("value") for option in options if isinstance(option, dict)] \
+            if isinstance(options, list) else []
     return element.get("value")
 
 
@@ -382,3 +421,98 @@ def parse_settings_form(state_values: dict[str, Any]) -> SettingsForm:
         "payments_channel": element("payments_channel").get("selected_conversation"),
         **{block_id: element(block_id).get("selected_users") or [] for block_id in ("admins", "creators", "viewers")},
     })
+
+
+# --- tax, discounts and more (bot/domain/invoice_extras.py; the modal's `blocks.invoice_extras_blocks`) ------
+TaxRateLookup = Callable[[str], TaxRate | None]
+DiscountLookup = Callable[[str], DiscountCode | None]
+AUTOMATIC_TAX_ON = "on"  # the value of the "Automatic tax" checkbox
+
+
+@dataclass(frozen=True)
+class FormExtras:
+    """The form's tax, discount, custom fields and footer, checked."""
+
+    tax_rate_ids: tuple[str, ...] = ()
+    automatic_tax: bool = False
+    discount: DiscountCode | None = None
+    custom_fields: tuple[CustomField, ...] = ()
+    footer: str | None = None
+
+    def given(self) -> list[str]:
+        """The block ids of what was filled in."""
+        filled = {"tax_rates": bool(self.tax_rate_ids), "automatic_tax": self.automatic_tax,
+                  "discount_code": self.discount is not None, "custom_fields": bool(self.custom_fields),
+                  "footer": bool(self.footer)}
+        return [block_id for block_id, is_filled in filled.items() if is_filled]
+
+    def payload(self) -> dict[str, Any]:
+        """`CreateInvoice`'s fields for them (`bot/jobs/payloads.py`)."""
+        discount = self.discount
+        return {
+            "tax_rate_ids": list(self.tax_rate_ids), "automatic_tax": self.automatic_tax,
+            "discount": {"kind": discount.kind, "stripe_id": discount.stripe_id, "code": discount.code}
+            if discount else None,
+            "custom_fields": [{"name": field.name, "value": field.value} for field in self.custom_fields],
+            "footer": self.footer,
+        }
+
+
+def _typed(values: dict[str, Any], block_id: str, limit: int, errors: dict[str, str], allowed: str = "") -> str | None:
+    value = values.get(block_id)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        errors[block_id] = "Type plain text here"
+        return None
+    value = value.strip()
+    if len(value) > limit:
+        errors[block_id] = f"Keep this under {limit + 1} characters"
+        return None
+    found = unsafe_character(value, allowed)
+    if found:
+        errors[block_id] = f"Remove the invisible character {found}; type plain text"
+        return None
+    return value or None
+
+
+def parse_extras(values: dict[str, Any], form: InvoiceForm, tax_rate_lookup: TaxRateLookup | None,
+                 discount_lookup: DiscountLookup | None, now: float | None = None) -> FormExtras:
+    """The modal's tax rates, automatic tax, coupon or promotion code, custom fields and footer, checked
+    against the store's copy of the account's tax rates and codes (refreshed with the catalog): pure and
+    quick, so it runs before the ack. Raises `FormErrors` keyed by block id."""
+    errors: dict[str, str] = {}
+    picked = values.get("tax_rates") or []
+    rate_ids: list[str] = []
+    if not isinstance(picked, list) or not all(isinstance(rate_id, str) for rate_id in picked):
+        errors["tax_rates"] = "Pick tax rates from the list"
+    elif len(picked) > MAX_TAX_RATES:
+        errors["tax_rates"] = f"Pick at most {MAX_TAX_RATES} tax rates"
+    else:
+        rate_ids = list(dict.fromkeys(picked))
+        for rate_id in rate_ids:
+            rate = tax_rate_lookup(rate_id) if tax_rate_lookup is not None else None
+            if rate is None or not rate.active:
+                errors["tax_rates"] = "A tax rate picked here is no longer active in Stripe; pick another"
+    ticked = values.get("automatic_tax") or []
+    automatic = isinstance(ticked, list) and AUTOMATIC_TAX_ON in ticked
+    if automatic and rate_ids:
+        errors["automatic_tax"] = "Stripe Tax works the tax out itself: untick this, or remove the tax rates above"
+    discount = None
+    typed = _typed(values, "discount_code", MAX_DISCOUNT_CODE, errors)
+    if typed:
+        discount = discount_lookup(typed) if discount_lookup is not None else None
+        problem = discount_problem(discount, typed, currency=form.currency, subtotal=form.total(),
+                                   customer_id=form.customer, now=time.time() if now is None else now)
+        if problem:
+            errors["discount_code"] = problem
+    custom_fields: list[CustomField] = []
+    custom_text = _typed(values, "custom_fields", MAX_CUSTOM_FIELDS_TEXT, errors, allowed="\n")
+    try:
+        custom_fields = parse_custom_fields(custom_text)
+    except ValueError as error:
+        errors["custom_fields"] = str(error)
+    footer = _typed(values, "footer", MAX_FOOTER, errors, allowed="\n\t")
+    if errors:
+        raise FormErrors(errors)
+    return FormExtras(tuple(rate_ids), automatic, discount, tuple(custom_fields), footer)

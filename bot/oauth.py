@@ -44,7 +44,8 @@ REDIRECT_PATH = "/slack/oauth_redirect"
 STATE_TTL_SECONDS = 600
 # What the bot asks every workspace for; manifest.yml lists the same (tests/test_manifest.py holds them equal).
 BOT_SCOPES: tuple[str, ...] = ("commands", "chat:write", "channels:history", "groups:history", "im:history",
-                               "im:write", "users:read", "usergroups:read", "files:write")
+                               "im:write", "users:read", "usergroups:read", "files:write", "links:read",
+                               "links:write")
 WELCOME = (":wave: Thanks for installing invoicebot! One step is left before anyone can send invoices: "
            "open invoicebot's *Home* tab and click *Connect Stripe* (workspace admins see the button). "
            "Type `/invoice help` to see what it can do.")

@@ -26,6 +26,7 @@ HELP = "\n".join([
     "• `/invoice digest weekly mon 09:00 #finance` (or `daily 08:30 #finance`, `off`) – when and where the "
     "receivables digest is posted, in your time zone (admins); `/invoice digest now` – one at once; "
     "`/invoice digest` – the schedule",
+    "• `/invoice recurring` – your repeating invoices (admins: everyone's), with Cancel (at period end, or now)",
     "• `/invoice chasing` – when unpaid invoices are chased; `/invoice chasing -3 0 7 14 30` (days from the due "
     "date), `off` or `default` – change it (admins)",
     "• `/invoice help` – this help",
@@ -142,13 +143,18 @@ class SetChasing:
 
 
 @dataclass(frozen=True)
+class ListRecurring:
+    """`/invoice recurring`: repeating invoices (bot/services/recurring.py) with their Cancel buttons."""
+
+
+@dataclass(frozen=True)
 class Refuse:
     """The command was understood but its arguments are wrong; `message` says how to fix them."""
 
     message: str
 
 
-Command = (ShowChasing | SetChasing
+Command = (ShowChasing | SetChasing | ListRecurring
            | OpenModal | ShowHelp | ListCatalog | AddCatalogPrice | SetRoute | ListRoutes | ListInvoices | ShowInvoice
            | ShowAudit | OpenSettings | ShowDigest | SetDigest | DigestNow | Refuse)
 LIST_STATUSES = ("open", "draft", "overdue", "paid", "void", "uncollectible")
@@ -198,6 +204,8 @@ def parse(text: str) -> Command:
         return _digest(words[1:])
     if head == "chasing":
         return _chasing(words[1:])
+    if head == "recurring":
+        return ListRecurring() if len(words) == 1 else Refuse("Usage: `/invoice recurring` (lists them, with Cancel)")
     if head == "settings":
         return OpenSettings() if len(words) == 1 else Refuse("Usage: `/invoice settings` (it opens a form)")
     return ShowHelp(unknown=words[0])

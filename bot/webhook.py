@@ -228,6 +228,8 @@ def event_problem(event: object) -> str | None:
         return "not a Stripe event: data.object.id must be a Stripe id"
     if obj.get("object") == "invoice":
         return _invoice_problem(obj)
+    if obj.get("object") == "credit_note":
+        return _credit_note_problem(obj)
     if obj.get("object") == "payment_intent":
         if obj.get("invoice") is not None and not isinstance(obj["invoice"], str | dict):
             return "not a Stripe event: the payment intent's invoice must be an id or an object"
@@ -265,6 +267,36 @@ def _invoice_problem(invoice: dict[str, object]) -> str | None:
                 return "not a Stripe event: line quantity and amount must be integers"
             if item.get("description") is not None and not isinstance(item["description"], str):
                 return "not a Stripe event: line description must be a string"
+    return None
+
+
+# What the bot reads of a credit note (bot/domain/notices.py): refused here when of the wrong type, as for invoices.
+CREDIT_NOTE_INTEGERS = ("amount", "total", "pre_payment_amount", "post_payment_amount", "out_of_band_amount", "created")
+CREDIT_NOTE_STRINGS = ("number", "status", "reason", "type", "memo")
+
+
+def _credit_note_problem(note: dict[str, object]) -> str | None:
+    if not _short_id(note.get("id")):
+        return "not a Stripe event: the credit note has no id"
+    invoice = note.get("invoice")
+    if not (_short_id(invoice) or isinstance(invoice, dict) and _short_id(invoice.get("id"))):
+        return "not a Stripe event: a credit note's invoice must be an id or an object"
+    currency = note.get("currency")
+    if not isinstance(currency, str) or not 0 < len(currency) <= MAX_CURRENCY:
+        return "not a Stripe event: the credit note needs its currency"
+    for name in CREDIT_NOTE_INTEGERS:
+        if note.get(name) is not None and not _integer(note[name]):
+            return f"not a Stripe event: credit note {name} must be an integer"
+    for name in CREDIT_NOTE_STRINGS:
+        if note.get(name) is not None and not isinstance(note[name], str):
+            return f"not a Stripe event: credit note {name} must be a string"
+    if note.get("metadata") is not None and not isinstance(note["metadata"], dict):
+        return "not a Stripe event: metadata must be an object"
+    refunds = note.get("refunds")
+    if refunds is not None and not (isinstance(refunds, list) and all(
+            isinstance(refund, dict) and (refund.get("amount_refunded") is None or _integer(refund["amount_refunded"]))
+            for refund in refunds)):
+        return "not a Stripe event: a credit note's refunds must be a list of refunds with integer amounts"
     return None
 
 

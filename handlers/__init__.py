@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers import actions, commands, errors, events, options, shape, views
+from handlers import actions, commands, errors, events, options, shape, shortcuts, views
 from handlers.context import ProvideServices, ServicesFor
 
 
@@ -21,3 +21,4 @@ def register(app: App, services_for: ServicesFor) -> None:
     actions.register(app)
     options.register(app)
     events.register(app)
+    shortcuts.register(app)  # "Invoice this", the message shortcut

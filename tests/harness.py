@@ -375,7 +375,12 @@ def state_values(view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]
             value = initial["value"] if initial else None
         else:
             value = element.get("initial_value")
-        if kind in ("static_select", "radio_buttons", "external_select"):
+        if kind in ("multi_external_select", "multi_static_select", "checkboxes"):  # a list of values
+            if block_id not in values:
+                value = [option["value"] for option in element.get("initial_options") or []]
+            state[block_id] = {action_id: {"type": kind, "selected_options": [
+                {"value": item, "text": {"type": "plain_text", "text": str(item)}} for item in value or []]}}
+        elif kind in ("static_select", "radio_buttons", "external_select"):
             state[block_id] = {action_id: {"type": kind, "selected_option": (
                 {"value": value, "text": {"type": "plain_text", "text": str(value)}} if value else None)}}
         else:

@@ -152,7 +152,8 @@ def test_invoice_message_is_escaped_and_formatted() -> None:
     assert "&lt;!channel&gt; &amp; &lt;@U123&gt;" in dumped
     assert "$1,234.00" in dumped
     action_ids = [e["action_id"] for b in message if b["type"] == "actions" for e in b["elements"]]
-    assert action_ids == ["invoice_open", "invoice_remind", "invoice_void", "invoice_uncollectible"]
+    assert action_ids == ["invoice_open", "invoice_remind", "invoice_void", "invoice_uncollectible",
+                          "invoice_pay_outside", "invoice_credit_note"]
     draft_ids = [e["action_id"] for b in blocks.invoice_message(sample_invoice(status="draft", hosted_url=None))[1]
                  if b["type"] == "actions" for e in b["elements"]]
     assert draft_ids == ["invoice_send"]

@@ -42,6 +42,45 @@ class LineItem:
     unit_amount: int | None = None
 
 
+@dataclass(frozen=True)
+class RecurringItem:
+    """One line of a recurring invoice: a recurring catalog price, or a product of its own with an amount in
+    minor units (each period's)."""
+
+    quantity: int
+    price_id: str | None = None
+    product_id: str | None = None
+    unit_amount: int | None = None
+
+
+@dataclass(frozen=True)
+class InvoiceExtras:
+    """Tax, a discount and more on a new invoice (bot/domain/invoice_extras.py): the account's tax rates
+    (`default_tax_rates`) or Stripe Tax (`automatic_tax`), one coupon or promotion code (`discount`: kind and
+    id), custom fields (name, value) and a footer."""
+
+    tax_rate_ids: tuple[str, ...] = ()
+    automatic_tax: bool = False
+    discount: tuple[str, str] | None = None  # ("coupon", id) or ("promotion_code", promo_ id)
+    custom_fields: tuple[tuple[str, str], ...] = ()
+    footer: str | None = None
+
+    def params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        if self.tax_rate_ids:
+            params["default_tax_rates"] = list(self.tax_rate_ids)
+        if self.automatic_tax:
+            params["automatic_tax"] = {"enabled": True}
+        if self.discount is not None:
+            kind, stripe_id = self.discount
+            params["discounts"] = [{kind: stripe_id}]
+        if self.custom_fields:
+            params["custom_fields"] = [{"name": name, "value": value} for name, value in self.custom_fields]
+        if self.footer:
+            params["footer"] = self.footer
+        return params
+
+
 def _to_dict(obj: Any) -> dict[str, Any]:
     return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
 
@@ -284,7 +323,8 @@ class StripeGateway:
 
     # --- invoices ----------------------------------------------------------------------------
     def create_invoice(self, *, customer_id: str, currency: str, days_until_due: int, description: str | None,
-                       metadata: dict[str, str], idempotency_key: str) -> dict[str, Any]:
+                       metadata: dict[str, str], idempotency_key: str,
+                       extras: InvoiceExtras | None = None) -> dict[str, Any]:
         params: dict[str, Any] = {
             "customer": customer_id,
             "collection_method": "send_invoice",
@@ -296,6 +336,8 @@ class StripeGateway:
         }
         if description:
             params["description"] = description
+        if extras is not None:
+            params.update(extras.params())
         return self._call(self._client.v1.invoices.create, params=params, options=self._options(idempotency_key))
 
     def add_lines(self, invoice_id: str, lines: list[LineItem], currency: str,
@@ -359,6 +401,90 @@ class StripeGateway:
                 return
             cursor = str(data[-1]["id"])
 
+    # --- subscriptions: recurring invoices (bot/services/recurring.py) ----------------------------
+    def get_price(self, price_id: str) -> dict[str, Any]:
+        return self._call(self._client.v1.prices.retrieve, price_id)
+
+    def create_subscription(self, *, customer_id: str, currency: str, days_until_due: int,
+                            items: list[RecurringItem], interval: str, interval_count: int, description: str | None,
+                            metadata: dict[str, str], idempotency_key: str) -> dict[str, Any]:
+        """A subscription whose invoices are emailed (`send_invoice`), due `days_until_due` days after each
+        is finalized. A catalog line is its price (recurring already); a typed one `price_data` with the
+        interval, on a product of its own (`create_product`)."""
+        params: dict[str, Any] = {
+            "customer": customer_id,
+            "currency": currency,
+            "collection_method": "send_invoice",
+            "days_until_due": days_until_due,
+            "items": [_item_params(item, currency, interval, interval_count) for item in items],
+            "metadata": metadata,
+        }
+        if description:
+            params["description"] = description
+        return self._call(self._client.v1.subscriptions.create, params=params,
+                          options=self._options(idempotency_key))
+
+    def get_subscription(self, subscription_id: str) -> dict[str, Any]:
+        return self._call(self._client.v1.subscriptions.retrieve, subscription_id)
+
+    def cancel_subscription(self, subscription_id: str, *, at_period_end: bool,
+                            idempotency_key: str) -> dict[str, Any]:
+        """At the period's end (no more invoices after the current one) or now."""
+        if at_period_end:
+            return self._call(self._client.v1.subscriptions.update, subscription_id,
+                              params={"cancel_at_period_end": True}, options=self._options(idempotency_key))
+        return self._call(self._client.v1.subscriptions.cancel, subscription_id,
+                          options=self._options(idempotency_key))
+
+    # --- tax rates, coupons and promotion codes (the form's tax and discount; bot/domain/invoice_extras.py) ----
+    def iter_tax_rates(self, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """The account's active tax rates."""
+        yield from self._iterate(self._client.v1.tax_rates.list, {"active": True, "limit": page_size})
+
+    def iter_coupons(self, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        yield from self._iterate(self._client.v1.coupons.list, {"limit": page_size})
+
+    def iter_promotion_codes(self, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """The account's active promotion codes (an account may have thousands of spent ones)."""
+        yield from self._iterate(self._client.v1.promotion_codes.list, {"active": True, "limit": page_size})
+
+    def get_tax_rate(self, tax_rate_id: str) -> dict[str, Any]:
+        return self._call(self._client.v1.tax_rates.retrieve, tax_rate_id)
+
+    def get_coupon(self, coupon_id: str) -> dict[str, Any]:
+        return self._call(self._client.v1.coupons.retrieve, coupon_id)
+
+    def get_promotion_code(self, promotion_code_id: str) -> dict[str, Any]:
+        return self._call(self._client.v1.promotion_codes.retrieve, promotion_code_id)
+
+    # --- credit notes, payments outside Stripe (bot/services/credit_notes.py) -----------------------
+    def invoice_line_items(self, invoice_id: str, page_size: int = 100) -> list[dict[str, Any]]:
+        """Every line of an invoice in Stripe's order (an invoice object embeds only the first ten)."""
+        lines: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": page_size}
+            if cursor is not None:
+                params["starting_after"] = cursor
+            page = self._call(self._client.v1.invoices.line_items.list, invoice_id, params=params)
+            data = page.get("data") or []
+            lines += data
+            if not page.get("has_more") or not data:
+                return lines
+            cursor = str(data[-1]["id"])
+
+    def preview_credit_note(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The credit note `params` would make (Stripe checks every rule), without making it."""
+        return self._call(self._client.v1.credit_notes.preview, params=params)
+
+    def create_credit_note(self, params: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
+        return self._call(self._client.v1.credit_notes.create, params=params, options=self._options(idempotency_key))
+
+    def pay_out_of_band(self, invoice_id: str, idempotency_key: str) -> dict[str, Any]:
+        """A payment received outside Stripe (a cheque, a bank transfer): the invoice is paid, nothing is charged."""
+        return self._call(self._client.v1.invoices.pay, invoice_id, params={"paid_out_of_band": True},
+                          options=self._options(idempotency_key))
+
     # --- payments -----------------------------------------------------------------------------
     def invoice_for_payment_intent(self, payment_intent_id: str) -> str | None:
         """PaymentIntents no longer name their invoice; Stripe's invoice_payments link the two."""
@@ -409,3 +535,12 @@ def _line_params(line: LineItem) -> dict[str, Any]:
     # Stripe's `amount` is the line total, so the quantity is spelt out in the description.
     description = line.description if line.quantity == 1 else f"{line.description} (x{line.quantity})"
     return {"amount": line.unit_amount * line.quantity, "description": description}
+
+
+def _item_params(item: RecurringItem, currency: str, interval: str, interval_count: int) -> dict[str, Any]:
+    if item.price_id:
+        return {"price": item.price_id, "quantity": item.quantity}
+    assert item.product_id is not None and item.unit_amount is not None
+    return {"price_data": {"currency": currency, "product": item.product_id, "unit_amount": item.unit_amount,
+                           "recurring": {"interval": interval, "interval_count": interval_count}},
+            "quantity": item.quantity}

@@ -65,6 +65,11 @@ class InvoiceSnapshot:
     lines: tuple[InvoiceLine, ...] | None = None  # None: keep the lines already known
     # Its chasing as Stripe's metadata keeps it (bot/domain/chasing.py); None: not a whole Stripe object.
     chase_marks: Mapping[str, str] | None = None
+    # What credit notes took off it: Stripe's `pre_payment_credit_notes_amount` (off what was due) and
+    # `post_payment_credit_notes_amount` (refunded, credited to the customer's balance or outside Stripe).
+    credited_before_payment: int = 0
+    credited_after_payment: int = 0
+    pdf_url: str | None = None  # Stripe's `invoice_pdf` (a finalized invoice's)
 
     def with_status(self, status: str) -> InvoiceSnapshot:
         return replace(self, status=status)
@@ -100,8 +105,11 @@ def snapshot_from_stripe(invoice: Mapping[str, Any]) -> InvoiceSnapshot:
         total=int(invoice.get("total") or 0),
         amount_paid=int(invoice.get("amount_paid") or 0),
         amount_remaining=int(invoice.get("amount_remaining") or 0),
+        credited_before_payment=int(invoice.get("pre_payment_credit_notes_amount") or 0),
+        credited_after_payment=int(invoice.get("post_payment_credit_notes_amount") or 0),
         due_date=invoice.get("due_date"),
         hosted_url=invoice.get("hosted_invoice_url"),
+        pdf_url=invoice.get("invoice_pdf"),
         customer_id=customer_id,
         customer_name=name or None,
         customer_email=email or None,
@@ -152,6 +160,10 @@ class Invoice:
     # Above APPROVAL_LIMITS: "pending" (held as a draft for an approver), "approved" or "rejected";
     # None when no approval was asked (bot/domain/approvals.py).
     approval: str | None = None
+    # Credit notes (bot/services/credit_notes.py), as Stripe counts them on the invoice: see InvoiceSnapshot.
+    credited_before_payment: int = 0
+    credited_after_payment: int = 0
+    pdf_url: str | None = None  # Stripe's `invoice_pdf`: linked from its message beside the hosted page
 
     @property
     def title(self) -> str:
@@ -167,6 +179,17 @@ class Invoice:
         return bool(self.rep_user_id)
 
     @property
+    def credited(self) -> int:
+        """What its issued credit notes took off it, in all."""
+        return self.credited_before_payment + self.credited_after_payment
+
+    @property
+    def creditable(self) -> int:
+        """What a credit note may still take (Stripe's rule): what is still due, plus what was paid and not
+        credited already; never more than what was paid or is due."""
+        return max(0, self.amount_remaining + self.amount_paid - self.credited_after_payment)
+
+    @property
     def customer_label(self) -> str | None:
         return self.customer_name or self.customer_email
 
@@ -180,4 +203,6 @@ def snapshot_of(invoice: Invoice) -> InvoiceSnapshot:
         stripe_id=invoice.stripe_id, status=invoice.status, currency=invoice.currency, number=invoice.number,
         total=invoice.total, amount_paid=invoice.amount_paid, amount_remaining=invoice.amount_remaining,
         due_date=invoice.due_date, hosted_url=invoice.hosted_url, customer_id=invoice.customer_id,
+        credited_before_payment=invoice.credited_before_payment, credited_after_payment=invoice.credited_after_payment,
+        pdf_url=invoice.pdf_url,
     )

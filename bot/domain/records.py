@@ -25,6 +25,8 @@ class Price:
     unit_amount: int
     currency: str
     active: bool = True
+    # Stripe's `recurring` (bot/domain/recurring.py): "month:1"..., "" one-off, None not known yet.
+    recurring: str | None = None
 
 
 @dataclass(frozen=True)

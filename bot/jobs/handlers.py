@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from bot import blocks
 from bot.access import Access, Action
 from bot.adapters.slack import SlackOut
+from bot.jobs import credit_note_handlers, recurring_handlers
 from bot.jobs.model import Job
 from bot.jobs.payloads import (
     AddCatalogPrice,
@@ -28,6 +29,7 @@ from bot.jobs.payloads import (
     DisputeNotice,
     InvoiceAction,
     LeaveWorkspace,
+    OpenInvoiceThis,
     PostReceivablesDigest,
     ProcessEvent,
     PromiseLapsed,
@@ -44,6 +46,7 @@ from bot.jobs.payloads import (
     SweepOverdue,
     TellUser,
     ThreadReply,
+    UnfurlInvoiceLinks,
 )
 from bot.jobs.registry import Registry
 from bot.metrics import Metrics
@@ -51,14 +54,18 @@ from bot.mrkdwn import escape
 from bot.services.approvals import Approvals
 from bot.services.catalog import Catalog
 from bot.services.chasing import PREVIEW_ACTIONS, Chasing
+from bot.services.credit_notes import CreditNotes
 from bot.services.invoicing import Invoicing
 from bot.services.leaving import Leaving
 from bot.services.notifications import Notifications
 from bot.services.promises import Promises
 from bot.services.receivables import Receivables
+from bot.services.recurring import Recurring
 from bot.services.replies import Replies
+from bot.services.shortcuts import Shortcuts
 from bot.services.stripe_connect import StripeConnect
 from bot.services.tenancy import Tenancy
+from bot.services.unfurls import Unfurls
 from bot.services.workspace_settings import WorkspaceSettings
 from bot.store.retention import Pruner
 
@@ -81,6 +88,10 @@ class JobServices:
     receivables: Receivables = field(kw_only=True)
     chasing: Chasing = field(kw_only=True)
     promises: Promises = field(kw_only=True)
+    credit_notes: CreditNotes = field(kw_only=True)  # and payments received outside Stripe
+    recurring: Recurring = field(kw_only=True)
+    shortcuts: Shortcuts = field(kw_only=True)  # "Invoice this"
+    unfurls: Unfurls = field(kw_only=True)  # link previews
 
 
 def job_registry(services: JobServices) -> Registry:
@@ -178,6 +189,9 @@ def job_registry(services: JobServices) -> Registry:
     _approval_jobs(registry, services, cannot_answer)
     _receivables_jobs(registry, services.receivables)
     _chasing_jobs(registry, services.chasing, services.promises, cannot_answer)
+    credit_note_handlers.register(registry, services.credit_notes, cannot_answer)
+    recurring_handlers.register(registry, services.recurring, services.access, slack, cannot_answer)
+    _message_jobs(registry, services.shortcuts, services.unfurls)
     return registry
 
 
@@ -230,3 +244,13 @@ def _chasing_jobs(registry: Registry, chasing: Chasing, promises: Promises,
                  on_give_up=lambda pressed, reason: cannot_answer(pressed.body.get("response_url"), reason))
     registry.add(ChangeChasing, lambda change, job: promises.change(change, job.key),
                  on_give_up=promises.not_changed)
+
+
+def _message_jobs(registry: Registry, shortcuts: Shortcuts, unfurls: Unfurls) -> None:
+    """"Invoice this" (bot/services/shortcuts.py) and link previews (bot/services/unfurls.py)."""
+    def unfurl(links: UnfurlInvoiceLinks, job: Job) -> None:
+        unfurls.unfurl(links)
+
+    registry.add(OpenInvoiceThis, lambda shortcut, job: shortcuts.invoice_this(shortcut),
+                 on_give_up=shortcuts.not_opened)
+    registry.add(UnfurlInvoiceLinks, unfurl)  # nobody to tell: Slack shows its own preview, if any

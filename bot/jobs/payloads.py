@@ -50,6 +50,23 @@ class SubmittedLine(BaseModel):
     unit_amount: int
 
 
+class SubmittedDiscount(BaseModel):
+    """The coupon or promotion code a form named, as the store knew it (bot/domain/invoice_extras.py)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["coupon", "promotion_code"]
+    stripe_id: str  # the coupon's id, or the promotion code's promo_ id
+    code: str  # what the rep typed it as
+
+
+class SubmittedCustomField(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    value: str
+
+
 class CreateInvoice(JobPayload):
     """A modal submission: create (and maybe send) the invoice in Stripe."""
 
@@ -68,6 +85,14 @@ class CreateInvoice(JobPayload):
     days_until_due: int
     memo: str | None
     send_now: bool
+    # Tax, discounts and more (bot/domain/invoice_extras.py); the defaults keep jobs queued before them valid.
+    tax_rate_ids: list[str] = []
+    automatic_tax: bool = False
+    discount: SubmittedDiscount | None = None
+    custom_fields: list[SubmittedCustomField] = []
+    footer: str | None = None
+    # "Invoice this" (bot/services/shortcuts.py): the invoice's message goes in this thread of `channel_id`.
+    thread_ts: str | None = None
 
 
 class PublishInvoice(JobPayload):
@@ -80,6 +105,7 @@ class PublishInvoice(JobPayload):
     invoice_id: str
     view_id: str | None = None
     reply: str | None = None
+    thread_ts: str | None = None  # its first post goes in this thread ("Invoice this")
 
 
 class InvoiceAction(JobPayload):
@@ -393,3 +419,163 @@ class DisputeNotice(JobPayload):
 
 
 ALL_PAYLOADS += (ChaseSweep, ChaseInvoice, ChasePreview, PromiseLapsed, AnswerChasing, ChangeChasing, DisputeNotice)
+
+
+# --- "Invoice this" and link previews (bot/services/shortcuts.py, bot/services/unfurls.py) -------------------
+class OpenInvoiceThis(JobPayload):
+    """The "Invoice this" message shortcut after its ack: the invoice form, filled in from the message, opened
+    with the shortcut's trigger (within Slack's 3 s). Keyed by the trigger: a resent request opens one form."""
+
+    KIND: ClassVar[str] = "invoice_this"
+    LANE: ClassVar[Lane] = Lane.REPLIES
+
+    user_id: str
+    channel_id: str
+    trigger_id: str
+    response_url: str | None = None
+    message_ts: str
+    thread_ts: str  # where the invoice goes: the message's thread
+    text: str  # the message's text, at most `phrases.MAX_TEXT` characters and a bit
+
+
+class UnfurlInvoiceLinks(JobPayload):
+    """`link_shared` after its ack: previews of the pasted invoice links (`chat.unfurl`). Keyed by the event's id:
+    a redelivered event unfurls once."""
+
+    KIND: ClassVar[str] = "unfurl_links"
+    LANE: ClassVar[Lane] = Lane.REPLIES  # whoever pasted the link is looking at it
+
+    user_id: str  # who shared the links: what they may see and do decides the previews
+    channel_id: str
+    message_ts: str
+    urls: list[str]
+    bot_in_channel: bool  # Slack's `is_bot_user_member`
+    source: str = "conversations_history"
+    unfurl_id: str | None = None
+
+
+ALL_PAYLOADS += (OpenInvoiceThis, UnfurlInvoiceLinks)
+
+
+# --- recurring invoices (bot/services/recurring.py) -----------------------------------------------------------
+RepeatName = Literal["month", "quarter", "year"]
+
+
+class CreateSubscription(CreateInvoice):
+    """The invoice form submitted with "Repeat": a Stripe subscription that emails an invoice each period.
+    Keyed `create:<view>` like the invoice it stands for, so a double submit makes one."""
+
+    KIND: ClassVar[str] = "create_subscription"
+    LANE: ClassVar[Lane] = Lane.INTERACTIVE
+
+    repeat: RepeatName
+
+
+class PublishSubscription(JobPayload):
+    """After the subscription was made: its first invoice's message in the rep's channel, the form says so."""
+
+    KIND: ClassVar[str] = "publish_subscription"
+    LANE: ClassVar[Lane] = Lane.INTERACTIVE
+
+    subscription_id: str
+    view_id: str
+    invoice_id: str | None = None  # its first invoice
+
+
+class AnswerRecurring(JobPayload):
+    """A recurring list's Cancel button after its ack: the interaction as Slack sent it."""
+
+    KIND: ClassVar[str] = "recurring_answer"
+    LANE: ClassVar[Lane] = Lane.REPLIES
+
+    body: dict[str, Any]
+
+
+class CancelSubscription(JobPayload):
+    """Cancel a subscription made in Slack, at the period's end or now. Keyed by subscription and mode, so two
+    presses (or two people) cancel it once."""
+
+    KIND: ClassVar[str] = "recurring_cancel"
+    LANE: ClassVar[Lane] = Lane.INTERACTIVE
+
+    subscription_id: str
+    at_period_end: bool
+    user_id: str
+    channel_id: str | None = None
+    response_url: str | None = None
+
+
+ALL_PAYLOADS += (CreateSubscription, PublishSubscription, AnswerRecurring, CancelSubscription)
+
+
+# --- credit notes, payments received outside Stripe (bot/services/credit_notes.py) ---------------------------
+CreditReason = Literal["duplicate", "fraudulent", "order_change", "product_unsatisfactory"]  # Stripe's list
+CreditMethod = Literal["refund", "credit", "out_of_band"]  # where the part already paid goes
+OfflineMethod = Literal["cheque", "bank_transfer", "cash", "other"]
+
+
+class AnswerInvoiceMoney(JobPayload):
+    """"Issue credit note" or "Mark paid outside Stripe" pressed, after its ack: the interaction as Slack sent it."""
+
+    KIND: ClassVar[str] = "money_answer"
+    LANE: ClassVar[Lane] = Lane.REPLIES  # opens a form: within Slack's 3 s of the press
+
+    body: dict[str, Any]
+
+
+class CreditRequest(BaseModel):
+    """What the credit note form asks for, validated: amounts in minor units."""
+
+    model_config = ConfigDict(frozen=True)
+
+    what: Literal["whole", "lines", "amount"]
+    amount: int  # the credit note's total
+    lines: list[int] = []  # chosen lines: their positions among the invoice's lines
+    reason: CreditReason
+    method: CreditMethod | None = None  # None: nothing was paid, the credit only lowers what is due
+    memo: str | None = None
+
+
+class PreviewCreditNote(JobPayload):
+    """The credit note form submitted: ask Stripe for its preview, show it in the form with a confirm button."""
+
+    KIND: ClassVar[str] = "credit_note_preview"
+    LANE: ClassVar[Lane] = Lane.INTERACTIVE
+
+    view_id: str
+    user_id: str
+    invoice_id: str
+    channel_id: str | None = None
+    request: CreditRequest
+
+
+class IssueCreditNote(JobPayload):
+    """The preview confirmed: create the very credit note previewed (`params`, as Stripe took them), its Stripe
+    idempotency key from the form's view and those params, so a double click makes one."""
+
+    KIND: ClassVar[str] = "credit_note_issue"
+    LANE: ClassVar[Lane] = Lane.INTERACTIVE
+
+    view_id: str
+    user_id: str
+    invoice_id: str
+    channel_id: str | None = None
+    request: CreditRequest
+    params: dict[str, Any]
+
+
+class RecordOfflinePayment(JobPayload):
+    """"Mark paid outside Stripe" confirmed with its note: Stripe's `pay` with `paid_out_of_band`, audited."""
+
+    KIND: ClassVar[str] = "offline_payment"
+    LANE: ClassVar[Lane] = Lane.INTERACTIVE
+
+    view_id: str
+    user_id: str
+    invoice_id: str
+    channel_id: str | None = None
+    method: OfflineMethod
+    note: str
+
+
+ALL_PAYLOADS += (AnswerInvoiceMoney, PreviewCreditNote, IssueCreditNote, RecordOfflinePayment)

@@ -10,8 +10,10 @@ from typing import TypeVar
 from bot import money
 from bot.adapters.stripe import StripeGateway
 from bot.domain.records import Price
+from bot.domain.recurring import recurring_text
 from bot.jobs.payloads import AddCatalogPrice, Respond
 from bot.mrkdwn import escape
+from bot.services import invoice_extras
 from bot.store.scope import TenantScope
 
 logger = logging.getLogger(__name__)
@@ -28,7 +30,8 @@ class Catalog:
         product, price = self.stripe.create_product_with_price(
             name=job.name, unit_amount=job.unit_amount, currency=job.currency, idempotency_key=job_key)
         with self.store.unit_of_work() as uow:
-            uow.prices.save(Price(price["id"], product["id"], job.name, job.unit_amount, job.currency))
+            uow.prices.save(Price(price["id"], product["id"], job.name, job.unit_amount, job.currency,
+                                  recurring=recurring_text(price.get("recurring"))))
             uow.audit.add(job.user_id, "catalog_add", None, {"product": product["id"], "price": price["id"]},
                           {"name": job.name, "unit_amount": job.unit_amount, "currency": job.currency})
             uow.jobs.add(Respond(response_url=job.response_url, text=(
@@ -49,7 +52,7 @@ class Catalog:
             product_id = product.get("id") if isinstance(product, dict) else product
             name = product.get("name") if isinstance(product, dict) else None
             prices.append(Price(price["id"], str(product_id or ""), name or price["id"], int(price["unit_amount"]),
-                                price["currency"]))
+                                price["currency"], recurring=recurring_text(price.get("recurring"))))
         for chunk in _chunks(prices):
             with self.store.unit_of_work() as uow:
                 for record in chunk:
@@ -69,7 +72,8 @@ class Catalog:
         if retired or forgotten:
             logger.info("catalog refresh: %d price(s) no longer active, %d customer(s) gone from Stripe", retired,
                         forgotten)
-        return len(prices) + len(customers)
+        # The form's tax rates and codes too (bot/services/invoice_extras.py), after the prices and customers.
+        return len(prices) + len(customers) + invoice_extras.refresh(self.store, self.stripe, self.clock)
 
 
 def _chunks(items: list[T], size: int = 500) -> list[list[T]]:

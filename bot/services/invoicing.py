@@ -29,6 +29,7 @@ from bot.errors import GiveUp
 from bot.jobs.model import JobPayload
 from bot.jobs.payloads import CreateInvoice, InvoiceAction, InvoiceActionName, PublishInvoice
 from bot.mrkdwn import escape, link
+from bot.services import invoice_extras
 from bot.services.approvals import held_text, hold_for_approval
 from bot.services.messages import InvoiceMessages
 from bot.store.ports import UnitOfWork
@@ -67,6 +68,8 @@ class Invoicing:
                 "Invoice not created", ":x: Stripe refused this form before; nothing was sent. Open a new form "
                                        "to try again."))
             return existing.stripe_id
+        if existing is None:  # a code or tax rate gone from Stripe since the form was checked: nothing is made
+            invoice_extras.verify(self.store, self.stripe, submission)
         invoice_id = existing.stripe_id if existing else self._ensure_draft(submission,
                                                                              self._ensure_customer(submission))
         invoice: dict[str, Any] | None = None
@@ -103,7 +106,8 @@ class Invoicing:
                 hold_for_approval(uow, Approval(invoice_id, PENDING, requested_by=submission.user_id, key_base=key,
                                                 total=total, currency=submission.currency, limit=limit,
                                                 channel_id=submission.channel_id, view_id=key))
-            uow.jobs.add(PublishInvoice(invoice_id=invoice_id, view_id=key), key=f"publish:{key}")
+            uow.jobs.add(PublishInvoice(invoice_id=invoice_id, view_id=key, thread_ts=submission.thread_ts),
+                         key=f"publish:{key}")
             uow.commit()
         return invoice_id
 
@@ -121,6 +125,7 @@ class Invoicing:
             metadata={"slack_team": submission.team_id, "slack_channel": submission.channel_id,
                       "slack_user": submission.user_id, "created_via": "invoicebot"},
             idempotency_key=f"{key}:invoice",
+            extras=invoice_extras.gateway_extras(submission),  # tax, discount, custom fields, footer
         )
         snapshot = snapshot_from_stripe(invoice)
         snapshot = snapshot.with_customer(customer.name or None, customer.email or None)
@@ -133,6 +138,10 @@ class Invoicing:
                            "send_now": submission.send_now})
             uow.commit()
         return snapshot.stripe_id
+
+    def customer_for(self, submission: CreateInvoice) -> Customer:
+        """The form's customer, found or created (`{view}:customer`); a repeating invoice's too (recurring.py)."""
+        return self._ensure_customer(submission)
 
     def _ensure_customer(self, submission: CreateInvoice) -> Customer:
         reads = self.store.reads.customers
@@ -185,7 +194,7 @@ class Invoicing:
         invoice = self.store.reads.invoices.get(job.invoice_id)
         if invoice is None:
             raise GiveUp(f"unknown invoice {job.invoice_id}")
-        invoice = self.messages.publish(invoice)
+        invoice = self.messages.publish(invoice, thread_ts=job.thread_ts)
         if job.view_id:
             approval = self.store.reads.approvals.get(invoice.stripe_id) if invoice.approval == PENDING else None
             self.slack.update_view(job.view_id, blocks.status_view("Sent for approval", held_text(
@@ -339,5 +348,6 @@ def created_text(invoice: Invoice) -> str:
     verb = "sent to" if invoice.status == "open" else "saved as a draft for"
     text = (f":white_check_mark: {escape(invoice.title)} for {escape(total)} "
             f"{verb} {escape(invoice.customer_label or 'the customer')}.")
-    hosted = link(invoice.hosted_url, "Open the hosted invoice")
-    return f"{text}\n{hosted}" if hosted else text
+    links = " · ".join(found for found in (link(invoice.hosted_url, "Open the hosted invoice"),
+                                            link(invoice.pdf_url, "Download the PDF")) if found)
+    return f"{text}\n{links}" if links else text

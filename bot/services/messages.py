@@ -20,8 +20,9 @@ class InvoiceMessages:
         self.slack = slack
         self.courier = courier
 
-    def publish(self, invoice: Invoice) -> Invoice:
-        """Update the invoice's message, or post it once; returns the invoice with where it lives."""
+    def publish(self, invoice: Invoice, *, thread_ts: str | None = None) -> Invoice:
+        """Update the invoice's message, or post it once (in the thread of `thread_ts` of its channel, when
+        given: "Invoice this"); returns the invoice with where it lives."""
         text, message_blocks = blocks.invoice_message(invoice)
         if invoice.channel_id and invoice.message_ts:
             try:
@@ -38,7 +39,8 @@ class InvoiceMessages:
                 return invoice  # an invoice made outside the bot has no message of its own
             channel = self.slack.open_dm(invoice.rep_user_id)  # started from App Home: the rep's DM with the bot
         try:
-            ts = self.courier.post_once(f"message:{invoice.stripe_id}", channel, text, message_blocks)
+            ts = self.courier.post_once(f"message:{invoice.stripe_id}", channel, text, message_blocks,
+                                        thread_ts=thread_ts if channel == invoice.channel_id else None)
         except SlackFailure as failure:
             if failure.retryable or failure.error not in CANNOT_POST_THERE or not invoice.rep_user_id:
                 raise

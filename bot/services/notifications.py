@@ -20,7 +20,17 @@ from bot.adapters.courier import Courier
 from bot.adapters.slack import SlackOut
 from bot.adapters.stripe import StripeFailure, StripeGateway
 from bot.domain.invoices import Invoice, snapshot_from_stripe
-from bot.domain.notices import NOTHING, Outcome, decide_invoice_event, decide_processing, overdue_outcome
+from bot.domain.notices import (
+    CREDIT_NOTE_EVENTS,
+    CREDIT_NOTICES,
+    NOTHING,
+    Outcome,
+    credit_note_invoice,
+    decide_credit_note_event,
+    decide_invoice_event,
+    decide_processing,
+    overdue_outcome,
+)
 from bot.domain.records import StripeEvent
 from bot.errors import Defer, ExternalFailure, GiveUp
 from bot.jobs.model import Job
@@ -28,6 +38,7 @@ from bot.jobs.payloads import ChannelNotice, RefreshMessage, ThreadReply
 from bot.jobs.ports import JobQueue
 from bot.mrkdwn import escape
 from bot.services.messages import InvoiceMessages
+from bot.services.recurring import adopt_generated, note_subscription_event
 from bot.store.ports import ChannelPace, UnitOfWork
 from bot.store.scope import TenantScope
 
@@ -138,15 +149,34 @@ class Notifications:
                 snapshot = snapshot.with_status("deleted")
             # A batch's invoices were read under a lock (`_Known`): their state need not be read again.
             change = uow.invoices.apply(snapshot, event.created, stored if known is not None else None)
+            if event.type != "invoice.deleted":  # a repeating invoice's: posted like one made in Slack
+                adopt_generated(uow, obj)
             first_overdue = event.type == "invoice.overdue" and uow.invoices.mark_overdue_once(snapshot.stripe_id,
                                                                                                self.clock())
             return decide_invoice_event(event.type, obj, change, currency=snapshot.currency,
                                         failure_reason=facts.get("reason"), first_overdue=first_overdue)
+        if event.type.startswith("customer.subscription.") and obj.get("object") == "subscription":
+            note_subscription_event(uow, event.type, obj)
+            return NOTHING
+        if event.type in CREDIT_NOTE_EVENTS and obj.get("object") == "credit_note":
+            return self._decide_credit_note(uow, event, obj)
         if event.type == "payment_intent.processing":
             paid_by = facts.get("invoice_id")
             is_known = isinstance(paid_by, str) and uow.invoices.get(paid_by) is not None
             return decide_processing(paid_by if is_known else None, is_known)
         return NOTHING
+
+    @staticmethod
+    def _decide_credit_note(uow: UnitOfWork, event: StripeEvent, obj: dict[str, Any]) -> Outcome:
+        """A credit note's event (bot/services/credit_notes.py): the invoice's own `invoice.updated` brings what
+        Stripe now counts; this one its line and notice. Is a `created` old news, its note voided since?"""
+        voided_since = event.type == "credit_note.created" and any(
+            seen.type == "credit_note.voided" for seen in uow.events.for_invoice(str(obj.get("id") or "")))
+        invoice_id = credit_note_invoice(obj)
+        stored = uow.invoices.get(invoice_id) if invoice_id else None
+        currency = obj.get("currency") if isinstance(obj.get("currency"), str) else None
+        return decide_credit_note_event(event.type, obj, currency=currency or (stored.currency if stored else "usd"),
+                                        voided_since=voided_since)
 
     def _queue_messages(self, uow: UnitOfWork, key: str, outcome: Outcome,
                         routes: dict[tuple[str, str], str | None] | None = None,
@@ -165,7 +195,8 @@ class Notifications:
         if outcome.notice and (ours or self.announce_foreign):
             channel = self.route(uow, invoice, routes)
             uow.jobs.add(ChannelNotice(channel=channel, kind=outcome.notice, invoice_id=invoice.stripe_id,
-                                       text=outcome.thread_text or "", own=invoice.made_in_slack),
+                                       text=outcome.notice_text or outcome.thread_text or "",
+                                       own=invoice.made_in_slack),
                          key=f"notice:{key}:{channel}", channel=channel)
 
     def sweep_overdue(self) -> int:
@@ -241,7 +272,8 @@ class Notifications:
         invoice = self.store.reads.invoices.get(notice.invoice_id)
         if invoice is None:
             raise GiveUp(f"no invoice {notice.invoice_id} to announce")
-        text, notice_blocks = blocks.payment_notice(notice.kind, invoice, self._message_link(invoice))
+        text, notice_blocks = blocks.payment_notice(notice.kind, invoice, self._message_link(invoice),
+                                                    detail=notice.text if notice.kind in CREDIT_NOTICES else None)
         self._post(job.key, channel, text, notice_blocks)
 
     def _post_digest(self, channel: str, digest_key: str, jobs: list[Job]) -> None:

@@ -18,9 +18,11 @@ from bot import blocks, money, slash
 from bot.access import Access, Action
 from bot.adapters.slack import SlackOut
 from bot.blocks import ActionId
+from bot.domain.invoice_extras import MAX_CUSTOM_FIELDS_TEXT, MAX_DISCOUNT_CODE, MAX_FOOTER
 from bot.forms import EMAIL, draft_total, flatten_state
 from bot.jobs.payloads import AddCatalogPrice, InvoiceAction, InvoiceActionName
 from bot.mrkdwn import escape
+from bot.services import invoice_extras
 from bot.services.browse import Answer, Browser
 from bot.services.receivables import Receivables
 from bot.services.routing import Routing
@@ -37,7 +39,8 @@ BUTTON_ACTIONS: dict[str, InvoiceActionName] = {
 }
 # What the modal's inputs take (`max_length` in `blocks.invoice_modal`); Slack keeps typing within
 # them, so anything longer (or not text at all) did not come from the modal and is not shown again.
-ECHO_LIMITS = {"customer_name": 200, "customer_email": 254, "days_until_due": 3, "memo": 500}
+ECHO_LIMITS = {"customer_name": 200, "customer_email": 254, "days_until_due": 3, "memo": 500,
+               "discount_code": MAX_DISCOUNT_CODE, "custom_fields": MAX_CUSTOM_FIELDS_TEXT, "footer": MAX_FOOTER}
 LINE_ECHO_LIMITS = {"description": 250, "quantity": 7}
 MAX_ECHO = 3000  # Slack's largest max_length for a plain-text input
 
@@ -63,8 +66,10 @@ class Replies:
                  defaults: ModalDefaults, *, workspace_settings: WorkspaceSettings,
                  stripe_status: Callable[[str], blocks.StripeHome | None] = lambda user_id: None,
                  receivables: Receivables | None = None,
-                 chasing: Callable[[slash.ShowChasing | slash.SetChasing, str], str] | None = None) -> None:
+                 chasing: Callable[[slash.ShowChasing | slash.SetChasing, str], str] | None = None,
+                 recurring: Callable[[str], tuple[str, list[dict[str, Any]]]] | None = None) -> None:
         self.store = store
+        self.recurring = recurring  # `/invoice recurring` (bot/services/recurring.py): the asker's list
         self.chasing = chasing  # `/invoice chasing ...` (bot/services/chasing.py): the answer's text
         self.receivables = receivables  # `/invoice digest ...` and App Home's aging (bot/services/receivables.py)
         # What App Home says about the workspace's own Stripe account, per viewer (bot/services/stripe_connect.py).
@@ -90,6 +95,7 @@ class Replies:
             slash.DigestNow: self._digest,
             slash.ShowChasing: self._chasing,
             slash.SetChasing: self._chasing,
+            slash.ListRecurring: self._recurring,
         }
 
     # --- /invoice -------------------------------------------------------------------------------------
@@ -195,6 +201,13 @@ class Replies:
         self._say(asker, self.chasing(parsed, asker.user_id) if self.chasing is not None
                   else "Chasing is not set up in this deployment.")
 
+    def _recurring(self, parsed: slash.ListRecurring, asker: Asker, job_key: str) -> None:
+        refusal = self.access.refusal(Action.CREATE, asker.user_id)
+        if refusal or self.recurring is None:
+            self._say(asker, refusal or "Recurring invoices are not set up in this deployment.")
+            return
+        self._say(asker, *self.recurring(asker.user_id))
+
     # --- buttons --------------------------------------------------------------------------------------
     def answer_action(self, body: dict[str, Any], job_key: str) -> None:
         pressed = body["actions"][0]
@@ -244,10 +257,14 @@ class Replies:
             self.slack.update_view(view["id"], blocks.status_view("Not allowed", refusal))
             return
         metadata = blocks.ModalState.read_metadata(view.get("private_metadata"))
-        values = echoable(flatten_state(view["state"]["values"]))
+        flat = flatten_state(view["state"]["values"])
+        values = echoable(flat)
+        extra_values, tax_rate_labels = invoice_extras.echo(flat, self.store.reads.tax_rates.get)  # tax picks
+        values.update(extra_values)
         currency = values.get("currency")
-        if not money.is_supported(currency or ""):
-            currency = values["currency"] = self.defaults.currency
+        unset = not money.is_supported(currency or "")  # not picked yet (a pre-filled form's "¥"): still the rep's
+        if unset:
+            values.pop("currency", None)
         reads = self.store.reads
         customer = reads.customers.get(values["customer"]) if isinstance(values.get("customer"), str) else None
         price_labels = {}
@@ -265,8 +282,10 @@ class Replies:
             channel_id=metadata.channel_id, default_currency=self.defaults.currency,
             default_days=self.defaults.days_until_due,
             line_count=max(1, min(metadata.lines + 1, blocks.MAX_MODAL_LINES)), values=values,
-            total_text=draft_total(values, str(currency), reads.prices.get),
-            customer_label=blocks.customer_option_text(customer) if customer else None, price_labels=price_labels)
+            total_text=None if unset else draft_total(values, str(currency), reads.prices.get),
+            thread_ts=metadata.thread_ts, currency_unset=unset,
+            customer_label=blocks.customer_option_text(customer) if customer else None, price_labels=price_labels,
+            tax_rate_labels=tax_rate_labels)
         self.slack.call("views.update", view_id=view["id"], hash=view.get("hash"), view=blocks.invoice_modal(state))
 
     # --- App Home ---------------------------------------------------------------------------------------

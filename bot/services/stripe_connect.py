@@ -61,6 +61,8 @@ REQUIRED_PERMISSIONS = (
     Permission("rak_payment_intent_read", "PaymentIntents: Read",
                "tell which invoice a bank payment in progress is for, and why a payment failed"),
     Permission("rak_event_read", "Events: Read", "read the invoice events of your account"),
+    Permission("rak_credit_note_write", "Credit notes: Write",
+               "issue credit notes and refunds from an invoice's message (and preview them first)"),
     Permission("rak_webhook_write", "Webhook Endpoints: Write",
                "create the endpoint that tells it when invoices are paid, fail or go overdue (and delete "
                "it when you disconnect)"),
@@ -69,6 +71,13 @@ REQUIRED_PERMISSIONS = (
 OPTIONAL_PERMISSIONS = (
     Permission("rak_accounts_kyc_basic_read", "Account: Read (optional)",
                "show your account's name in Slack rather than only its id"),
+    # The invoice form's tax rates and its coupon or promotion code (bot/services/invoice_extras.py).
+    Permission("rak_tax_rate_read", "Tax Rates: Read (optional)", "offer your tax rates in the invoice form"),
+    Permission("rak_coupon_read", "Coupons: Read (optional)", "apply your coupons from the invoice form"),
+    Permission("rak_promotion_code_read", "Promotion Codes: Read (optional)",
+               "apply your promotion codes from the invoice form"),
+    Permission("rak_subscription_write", "Subscriptions: Write (optional)",
+               "repeat an invoice monthly, quarterly or yearly, and cancel it from /invoice recurring"),
 )
 # The events the bot acts on (bot/services/notifications.py: every invoice.* event about an invoice,
 # and payment_intent.processing); Stripe takes no wildcard but "*", which would send far more.
@@ -77,6 +86,9 @@ ENABLED_EVENTS = [
     "invoice.paid", "invoice.payment_failed", "invoice.payment_succeeded", "invoice.sent", "invoice.updated",
     "invoice.voided", "payment_intent.processing",
 ]
+ENABLED_EVENTS += ["credit_note.created", "credit_note.voided"]  # bot/services/credit_notes.py
+# A repeating invoice's subscription ending or changing (bot/services/recurring.py).
+ENABLED_EVENTS += ["customer.subscription.updated", "customer.subscription.deleted"]
 
 
 class LinkRefusal(StrEnum):

@@ -19,6 +19,7 @@ import orjson
 
 from bot.domain.approvals import Approval
 from bot.domain.chasing import ChaseState, cadence_text, parse_skipped, read_cadence, skipped_text
+from bot.domain.invoice_extras import DiscountCode, TaxRate
 from bot.domain.invoices import Invoice, InvoiceLine, InvoiceSnapshot, StateChange, supersedes
 from bot.domain.receivables import Aging, Receivable, aging_edges
 from bot.domain.records import (
@@ -32,6 +33,7 @@ from bot.domain.records import (
     StripeEvent,
     Visibility,
 )
+from bot.domain.recurring import Subscription
 from bot.jobs.model import JobPayload
 
 Clock = Callable[[], float]
@@ -158,7 +160,7 @@ class SqlCustomers:
 
 def _price(row: Row) -> Price:
     return Price(row["stripe_id"], row["product_id"] or "", row["product_name"] or row["stripe_id"],
-                 _int(row["unit_amount"]), row["currency"], bool(row["active"]))
+                 _int(row["unit_amount"]), row["currency"], bool(row["active"]), row.get("recurring"))
 
 
 class SqlPrices:
@@ -181,17 +183,113 @@ class SqlPrices:
     def save(self, price: Price) -> None:
         self.db.execute(
             "INSERT INTO prices (tenant_id, stripe_id, product_id, product_name, unit_amount, currency, active, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, stripe_id) DO UPDATE "
+            "updated_at, recurring) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, stripe_id) DO UPDATE "
             "SET product_id = excluded.product_id, "
             "product_name = excluded.product_name, unit_amount = excluded.unit_amount, currency = excluded.currency, "
-            "active = excluded.active, updated_at = excluded.updated_at",
+            "active = excluded.active, updated_at = excluded.updated_at, "
+            "recurring = COALESCE(excluded.recurring, prices.recurring)",
             [self.tenant, price.stripe_id, price.product_id, price.product_name, price.unit_amount, price.currency,
-             price.active, self.clock()])
+             price.active, self.clock(), price.recurring])
 
     def retire_unseen(self, since: float) -> int:
         """Prices not saved since `since` (a full refresh from Stripe began): no longer active there."""
         return self.db.execute("UPDATE prices SET active = ?, updated_at = ? WHERE tenant_id = ? AND active = ? "
                                "AND updated_at < ?", [False, self.clock(), self.tenant, True, since])
+
+
+# --- tax rates and discount codes (bot/domain/invoice_extras.py), mirrored like prices -------------------
+def _tax_rate(row: Row) -> TaxRate:
+    return TaxRate(row["stripe_id"], row["display_name"], row["percentage"], bool(row["inclusive"]),
+                   row["jurisdiction"] or "", bool(row["active"]))
+
+
+class SqlTaxRates:
+    def __init__(self, db: Executor, clock: Clock, tenant: str) -> None:
+        self.db = db
+        self.clock = clock
+        self.tenant = tenant
+
+    def get(self, stripe_id: str) -> TaxRate | None:
+        row = self.db.one("SELECT * FROM tax_rates WHERE tenant_id = ? AND stripe_id = ?", [self.tenant, stripe_id])
+        return _tax_rate(row) if row else None
+
+    def search(self, text: str, limit: int = 20) -> list[TaxRate]:
+        pattern = _contains(text)
+        return [_tax_rate(row) for row in self.db.rows(
+            "SELECT * FROM tax_rates WHERE tenant_id = ? AND active = ? AND (lower(display_name) LIKE ? ESCAPE '\\' "
+            "OR lower(jurisdiction) LIKE ? ESCAPE '\\' OR percentage LIKE ? ESCAPE '\\') "
+            "ORDER BY display_name, stripe_id LIMIT ?",
+            [self.tenant, True, pattern, pattern, pattern, limit])]
+
+    def save(self, rate: TaxRate) -> None:
+        self.db.execute(
+            "INSERT INTO tax_rates (tenant_id, stripe_id, display_name, percentage, inclusive, jurisdiction, active, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, stripe_id) DO UPDATE "
+            "SET display_name = excluded.display_name, percentage = excluded.percentage, "
+            "inclusive = excluded.inclusive, jurisdiction = excluded.jurisdiction, active = excluded.active, "
+            "updated_at = excluded.updated_at",
+            [self.tenant, rate.stripe_id, rate.display_name, rate.percentage, rate.inclusive, rate.jurisdiction,
+             rate.active, self.clock()])
+
+    def retire_unseen(self, since: float) -> int:
+        """Tax rates not saved since `since` (a full refresh began): archived or gone in Stripe."""
+        return self.db.execute("UPDATE tax_rates SET active = ?, updated_at = ? WHERE tenant_id = ? AND active = ? "
+                               "AND updated_at < ?", [False, self.clock(), self.tenant, True, since])
+
+
+def _discount_code(row: Row) -> DiscountCode:
+    return DiscountCode(
+        stripe_id=row["stripe_id"], kind=row["kind"], code=row["code"], coupon_id=row["coupon_id"],
+        name=row["name"] or "", percent_off=row["percent_off"],
+        amount_off=None if row["amount_off"] is None else int(row["amount_off"]), currency=row["currency"],
+        active=bool(row["active"]), expires_at=_float_or_none(row["expires_at"]),
+        minimum_amount=None if row["minimum_amount"] is None else int(row["minimum_amount"]),
+        minimum_amount_currency=row["minimum_amount_currency"], customer_id=row["customer_id"])
+
+
+class SqlDiscountCodes:
+    def __init__(self, db: Executor, clock: Clock, tenant: str) -> None:
+        self.db = db
+        self.clock = clock
+        self.tenant = tenant
+
+    def find(self, typed: str) -> DiscountCode | None:
+        """What a rep typed: a promotion code (any case, an active one first), else a coupon's id (exactly,
+        else in any case)."""
+        text = typed.strip()
+        rows = self.db.rows("SELECT * FROM discount_codes WHERE tenant_id = ? AND code_lower = ? "
+                            "ORDER BY kind DESC, active DESC, updated_at DESC, stripe_id LIMIT 20",
+                            [self.tenant, text.lower()])
+        codes = [_discount_code(row) for row in rows]
+        promotion = next((code for code in codes if code.kind == "promotion_code"), None)
+        if promotion is not None:
+            return promotion
+        return next((code for code in codes if code.code == text), codes[0] if codes else None)
+
+    def save(self, code: DiscountCode) -> None:
+        self.db.execute(
+            "INSERT INTO discount_codes (tenant_id, kind, stripe_id, code, code_lower, coupon_id, name, percent_off, "
+            "amount_off, currency, active, expires_at, minimum_amount, minimum_amount_currency, customer_id, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (tenant_id, kind, stripe_id) DO UPDATE SET code = excluded.code, "
+            "code_lower = excluded.code_lower, coupon_id = excluded.coupon_id, name = excluded.name, "
+            "percent_off = excluded.percent_off, amount_off = excluded.amount_off, currency = excluded.currency, "
+            "active = excluded.active, expires_at = excluded.expires_at, minimum_amount = excluded.minimum_amount, "
+            "minimum_amount_currency = excluded.minimum_amount_currency, customer_id = excluded.customer_id, "
+            "updated_at = excluded.updated_at",
+            [self.tenant, code.kind, code.stripe_id, code.code, code.code.lower(), code.coupon_id, code.name,
+             code.percent_off, code.amount_off, code.currency, code.active, code.expires_at, code.minimum_amount,
+             code.minimum_amount_currency, code.customer_id, self.clock()])
+
+    def forget(self, kind: str, stripe_id: str) -> None:
+        """Stripe says it no longer exists (or no longer applies): the form refuses it from now on."""
+        self.db.execute("DELETE FROM discount_codes WHERE tenant_id = ? AND kind = ? AND stripe_id = ?",
+                        [self.tenant, kind, stripe_id])
+
+    def forget_unseen(self, since: float) -> int:
+        """Codes not saved since `since` (a full refresh began): gone from Stripe."""
+        return self.db.execute("DELETE FROM discount_codes WHERE tenant_id = ? AND updated_at < ?",
+                               [self.tenant, since])
 
 
 # --- invoices -----------------------------------------------------------------------------------
@@ -210,6 +308,7 @@ def _invoice(row: Row) -> Invoice:
         amount_remaining=_int(row["amount_remaining"]),
         due_date=None if row["due_date"] is None else int(row["due_date"]),
         hosted_url=row["hosted_url"],
+        pdf_url=row.get("pdf_url"),
         customer_id=row["customer_id"],
         customer_name=row["customer_name"],
         customer_email=row["customer_email"],
@@ -225,6 +324,8 @@ def _invoice(row: Row) -> Invoice:
         created_at=float(row["created_at"] or 0),
         updated_at=float(row["updated_at"] or 0),
         approval=row.get("approval"),
+        credited_before_payment=_int(row.get("credited_before_payment")),
+        credited_after_payment=_int(row.get("credited_after_payment")),
         chase=_chase_state(row),
     )
 
@@ -264,6 +365,10 @@ def _snapshot_columns(snapshot: InvoiceSnapshot) -> dict[str, Any]:
         "status": snapshot.status, "currency": snapshot.currency, "number": snapshot.number,
         "total": snapshot.total, "amount_paid": snapshot.amount_paid, "amount_remaining": snapshot.amount_remaining,
         "due_date": snapshot.due_date, "hosted_url": snapshot.hosted_url, "customer_id": snapshot.customer_id,
+        # Credit notes (migration 0012)
+        "credited_before_payment": snapshot.credited_before_payment,
+        "credited_after_payment": snapshot.credited_after_payment,
+        "pdf_url": snapshot.pdf_url,
     }
     if snapshot.customer_name is not None or snapshot.customer_email is not None:
         columns["customer_name"] = snapshot.customer_name
@@ -299,6 +404,18 @@ class SqlInvoices:
 
     def by_view(self, view_id: str) -> Invoice | None:
         return self._first("SELECT * FROM invoices WHERE tenant_id = ? AND view_id = ?", [self.tenant, view_id])
+
+    def by_hosted_url(self, url: str) -> Invoice | None:
+        # Compared exactly (the page's token is case-sensitive), up to a query or fragment; the tenant's rows
+        # only, without an index of its own: previews are rare next to what the table is read for.
+        base = url.split("#", 1)[0].split("?", 1)[0]
+        if not base:
+            return None
+        return self._first(
+            "SELECT * FROM invoices WHERE tenant_id = ? AND substr(hosted_url, 1, CAST(? AS INTEGER)) = ? "
+            "AND (length(hosted_url) = CAST(? AS INTEGER) OR substr(hosted_url, CAST(? AS INTEGER), 1) IN (?, ?)) "
+            "ORDER BY created_at LIMIT 1",
+            [self.tenant, len(base), base, len(base), len(base) + 1, "?", "#"])
 
     def made_in_slack(self, stripe_ids: Sequence[str]) -> set[str]:
         if not stripe_ids:
@@ -534,6 +651,14 @@ class SqlInvoices:
         return self.db.execute("UPDATE invoices SET overdue_notified_at = ? WHERE tenant_id = ? AND stripe_id = ? "
                                "AND overdue_notified_at IS NULL", [at, self.tenant, stripe_id]) == 1
 
+    def adopt(self, stripe_id: str, *, channel_id: str, rep_user_id: str, team_id: str) -> bool:
+        """An invoice a subscription made in Slack generated becomes the rep's (bot/services/recurring.py):
+        True only the first time (one made in Slack already is left as it is)."""
+        return self.db.execute(
+            "UPDATE invoices SET channel_id = ?, rep_user_id = ?, team_id = ?, updated_at = ? WHERE tenant_id = ? "
+            "AND stripe_id = ? AND rep_user_id IS NULL",
+            [channel_id, rep_user_id, team_id, self.clock(), self.tenant, stripe_id]) == 1
+
     def set_approval(self, stripe_id: str, approval: str) -> None:
         self.db.execute("UPDATE invoices SET approval = ?, updated_at = ? WHERE tenant_id = ? AND stripe_id = ?",
                         [approval, self.clock(), self.tenant, stripe_id])
@@ -743,6 +868,73 @@ class SqlApprovals:
                                                self.tenant, invoice_id])
 
 
+def _subscription(row: Row) -> Subscription:
+    return Subscription(
+        stripe_id=row["stripe_id"], view_id=row["view_id"], rep_user_id=row["rep_user_id"],
+        channel_id=row["channel_id"], team_id=row["team_id"], customer_id=row["customer_id"],
+        customer_label=row["customer_label"], repeat_every=row["repeat_every"], currency=row["currency"],
+        amount=_int(row["amount"]), summary=row["summary"], status=row["status"],
+        cancel_at_period_end=bool(row["cancel_at_period_end"]),
+        current_period_end=None if row["current_period_end"] is None else int(row["current_period_end"]),
+        canceled_by=row["canceled_by"], created_at=float(row["created_at"] or 0),
+        updated_at=float(row["updated_at"] or 0))
+
+
+class SqlSubscriptions:
+    """Subscriptions made in Slack (bot/domain/recurring.py), one row per Stripe subscription."""
+
+    def __init__(self, db: Executor, clock: Clock, tenant: str) -> None:
+        self.db = db
+        self.clock = clock
+        self.tenant = tenant
+
+    def get(self, stripe_id: str) -> Subscription | None:
+        row = self.db.one("SELECT * FROM subscriptions WHERE tenant_id = ? AND stripe_id = ?",
+                          [self.tenant, stripe_id])
+        return _subscription(row) if row else None
+
+    def by_view(self, view_id: str) -> Subscription | None:
+        row = self.db.one("SELECT * FROM subscriptions WHERE tenant_id = ? AND view_id = ?", [self.tenant, view_id])
+        return _subscription(row) if row else None
+
+    def listed(self, rep_user_id: str | None = None, *, include_ended: bool = False,
+               limit: int = 50) -> list[Subscription]:
+        """Newest first; a rep's own (None: everyone's); ended ones only with `include_ended`."""
+        sql = "SELECT * FROM subscriptions WHERE tenant_id = ?"
+        params: list[Any] = [self.tenant]
+        if rep_user_id is not None:
+            sql += " AND rep_user_id = ?"
+            params.append(rep_user_id)
+        if not include_ended:
+            sql += " AND status <> 'canceled'"
+        return [_subscription(row) for row in self.db.rows(
+            f"{sql} ORDER BY created_at DESC, stripe_id LIMIT ?", [*params, limit])]
+
+    def add(self, subscription: Subscription) -> bool:
+        """Record a subscription once (by its Stripe id and by its form); False when it was recorded already."""
+        now = self.clock()
+        return self.db.execute(
+            "INSERT INTO subscriptions (tenant_id, stripe_id, view_id, rep_user_id, channel_id, team_id, customer_id, "
+            "customer_label, repeat_every, currency, amount, summary, status, cancel_at_period_end, "
+            "current_period_end, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            [self.tenant, subscription.stripe_id, subscription.view_id, subscription.rep_user_id,
+             subscription.channel_id, subscription.team_id, subscription.customer_id, subscription.customer_label,
+             subscription.repeat_every, subscription.currency, subscription.amount, subscription.summary,
+             subscription.status, subscription.cancel_at_period_end, subscription.current_period_end, now,
+             now]) == 1
+
+    def update_state(self, stripe_id: str, *, status: str, cancel_at_period_end: bool,
+                     current_period_end: int | None, canceled_by: str | None = None) -> bool:
+        """Stripe's latest word on it. A subscription once canceled stays canceled (events arrive out of order)."""
+        return self.db.execute(
+            "UPDATE subscriptions SET status = CASE WHEN status = 'canceled' THEN status ELSE ? END, "
+            "cancel_at_period_end = ?, current_period_end = COALESCE(?, current_period_end), "
+            "canceled_by = COALESCE(canceled_by, ?), updated_at = ? WHERE tenant_id = ? AND stripe_id = ?",
+            [status, cancel_at_period_end, current_period_end, canceled_by, self.clock(), self.tenant,
+             stripe_id]) == 1
+
+
 class SqlRoutes:
     def __init__(self, db: Executor, clock: Clock, tenant: str) -> None:
         self.db = db
@@ -843,6 +1035,8 @@ class SqlRepositories:
         self.tenant = tenant
         self._customers = SqlCustomers(db, clock, tenant)
         self._prices = SqlPrices(db, clock, tenant)
+        self._tax_rates = SqlTaxRates(db, clock, tenant)
+        self._discount_codes = SqlDiscountCodes(db, clock, tenant)
         self._invoices = SqlInvoices(db, clock, tenant, dialect)
         self._events = SqlEvents(db, clock, tenant, dialect)
         self._deliveries = SqlDeliveries(db, clock, tenant, dialect)
@@ -850,6 +1044,7 @@ class SqlRepositories:
         self._routes = SqlRoutes(db, clock, tenant)
         self._chasing = SqlChasingSettings(db, clock, tenant)
         self._approvals = SqlApprovals(db, clock, tenant)
+        self._subscriptions = SqlSubscriptions(db, clock, tenant)
         self._jobs = SqlJobOutbox(db, clock, tenant, lanes_touched if lanes_touched is not None else set(), dialect)
 
     @property
@@ -859,6 +1054,14 @@ class SqlRepositories:
     @property
     def prices(self) -> SqlPrices:
         return self._prices
+
+    @property
+    def tax_rates(self) -> SqlTaxRates:
+        return self._tax_rates
+
+    @property
+    def discount_codes(self) -> SqlDiscountCodes:
+        return self._discount_codes
 
     @property
     def invoices(self) -> SqlInvoices:
@@ -887,6 +1090,10 @@ class SqlRepositories:
     @property
     def approvals(self) -> SqlApprovals:
         return self._approvals
+
+    @property
+    def subscriptions(self) -> SqlSubscriptions:
+        return self._subscriptions
 
     @property
     def jobs(self) -> SqlJobOutbox:

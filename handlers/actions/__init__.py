@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers.actions import answers, approvals, chasing, stripe_connection
+from handlers.actions import answers, approvals, chasing, invoice_money, recurring, stripe_connection
 
 
 def register(app: App) -> None:
@@ -10,3 +10,5 @@ def register(app: App) -> None:
     stripe_connection.register(app)
     approvals.register(app)
     chasing.register(app)
+    invoice_money.register(app)
+    recurring.register(app)

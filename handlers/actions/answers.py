@@ -42,5 +42,6 @@ def open_link(ack: Ack) -> None:
 
 def register(app: App) -> None:
     app.action(ActionId.INVOICE_OPEN.value)(open_link)
+    app.action(ActionId.INVOICE_PDF.value)(open_link)  # the invoice's PDF, a link too
     for action_id in ANSWERED:
         app.action(action_id.value)(queue_answer)

@@ -35,6 +35,17 @@ def price_options(ack: Ack, body: dict[str, Any], payload: dict[str, Any], conte
     ack(options=[blocks.option(blocks.price_option_text(p), p.stripe_id) for p in prices])
 
 
+def tax_rate_options(ack: Ack, body: dict[str, Any], payload: dict[str, Any], context: BoltContext) -> None:
+    """The form's tax rates: the account's active ones, as the catalog refresh last mirrored them."""
+    services = services_of(context)
+    if not _may_search(services, body):
+        ack(options=[])
+        return
+    query = str(payload.get("value") or "")[:MAX_QUERY]
+    rates = services.reads.tax_rates.search(query, limit=MAX_OPTIONS)
+    ack(options=[blocks.option(blocks.option_text(rate.label), rate.stripe_id) for rate in rates])
+
+
 def _may_search(services: Services, body: dict[str, Any]) -> bool:
     """The searches belong to the invoice form: only people who may create invoices get answers (the
     form only opens for them; anyone else asking is walking the customer book through a side door).
@@ -45,3 +56,4 @@ def _may_search(services: Services, body: dict[str, Any]) -> bool:
 def register(app: App) -> None:
     app.options(ActionId.CUSTOMER_SEARCH.value)(customer_options)
     app.options(ActionId.PRICE_SEARCH.value)(price_options)
+    app.options(ActionId.TAX_RATE_SEARCH.value)(tax_rate_options)

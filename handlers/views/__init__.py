@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers.views import approval_reason, chasing, invoice_modal, settings_modal
+from handlers.views import approval_reason, chasing, invoice_modal, invoice_money, settings_modal
 
 
 def register(app: App) -> None:
@@ -10,3 +10,4 @@ def register(app: App) -> None:
     settings_modal.register(app)
     approval_reason.register(app)
     chasing.register(app)
+    invoice_money.register(app)

@@ -9,9 +9,10 @@ from pydantic import ValidationError
 from slack_bolt import Ack, App, BoltContext
 
 from bot import blocks, money
+from bot.domain.recurring import REPEATS
 from bot.errors import StoreUnavailable
-from bot.forms import field_errors, flatten_state, parse_invoice_form
-from bot.jobs.payloads import CreateInvoice, SubmittedLine
+from bot.forms import FormErrors, field_errors, flatten_state, parse_extras, parse_invoice_form, parse_repeat
+from bot.jobs.payloads import CreateInvoice, CreateSubscription, SubmittedLine
 from bot.mrkdwn import escape
 from handlers.context import services_of
 from handlers.errors import STORE_DOWN
@@ -36,8 +37,17 @@ def _submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltC
     reads = services.reads
     try:
         form = parse_invoice_form(values, reads.prices.get, reads.customers.get)
+        repeat = parse_repeat(values, form, reads.prices.get)  # recurring invoices (bot/services/recurring.py)
+        # Tax, discount, custom fields, footer (bot/domain/invoice_extras.py), against the store's copies.
+        extras = parse_extras(values, form, reads.tax_rates.get, reads.discount_codes.find)
+        if repeat in REPEATS and extras.given():  # a subscription's invoices are made without them
+            raise FormErrors({block_id: "Only for an invoice that doesn't repeat: leave this empty, or choose no repeat"
+                              for block_id in extras.given()})
     except ValidationError as error:
         ack(response_action="errors", errors=field_errors(error))
+        return
+    except FormErrors as error:
+        ack(response_action="errors", errors=error.errors)
         return
     metadata = blocks.ModalState.read_metadata(view.get("private_metadata"))
     submission = CreateInvoice(
@@ -53,7 +63,11 @@ def _submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltC
         days_until_due=form.due_days,
         memo=form.memo,
         send_now=form.delivery == "send",
+        thread_ts=metadata.thread_ts,  # "Invoice this": in the thread of the message it came from
+        **extras.payload(),
     )
+    if repeat in REPEATS:  # a subscription instead, under the same key: still one per form
+        submission = CreateSubscription.model_validate({**submission.model_dump(), "repeat": repeat})
     # Keyed by the view: a double submit queues nothing new.
     services.jobs.submit(submission, key=f"create:{view['id']}")
     total = money.format_amount(form.total(), form.currency)

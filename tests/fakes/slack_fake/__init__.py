@@ -36,7 +36,9 @@ from .model import (
 )
 from .oauth import OAUTH_CODE_TTL, OAuthApp, Token
 from .server import FakeSlack
+from .shortcuts import message_action
 from .team import Team, TeamState
+from .unfurl import Unfurls, links
 
 __all__ = [
     "ANY_METHOD",
@@ -55,8 +57,11 @@ __all__ = [
     "Team",
     "TeamState",
     "Token",
+    "Unfurls",
     "User",
     "Usergroup",
+    "links",
+    "message_action",
     "validate_blocks",
     "validate_view",
 ]

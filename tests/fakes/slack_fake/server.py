@@ -43,6 +43,7 @@ from .oauth import (
     with_query,
 )
 from .team import Team, TeamState
+from .unfurl import install as install_unfurl
 from .workspace import RateLimited, Workspace
 
 #: Arguments that arrive as JSON strings in a form body and are recorded parsed.
@@ -198,6 +199,7 @@ class FakeSlack(TeamState):
         team_id = workspace.team_id
         workspace.channels.foreign = lambda channel_id: self._owned_elsewhere(team_id, channel_id)
         install_files(workspace, self._server_url)  # files.getUploadURLExternal, files.completeUploadExternal
+        install_unfurl(workspace)  # chat.unfurl (tests/fakes/slack_fake/unfurl.py)
         self._teams[team_id] = workspace
 
     def _owned_elsewhere(self, team_id: str, channel_id: str) -> bool:

@@ -69,7 +69,15 @@ Faults
 
 Test helpers (change state as Stripe would and emit its events; raise ``StripeApiError`` on misuse)
     ``pay_invoice(invoice_id, out_of_band=False)``, ``fail_payment(invoice_id,
-    decline_code="card_declined")``, ``start_processing(invoice_id)``, ``make_overdue(invoice_id)``.
+    decline_code="card_declined")``, ``start_processing(invoice_id)``, ``make_overdue(invoice_id)``,
+    ``advance_subscription(sub_id, finalize=True)`` (alias ``cycle``: the period ends, the next invoice is made,
+    or a subscription set to cancel at period end ends), ``finalize_draft(invoice_id)`` (Stripe's own
+    finalization of an auto-advancing draft, then ``invoice.sent``).
+
+Subscriptions (see :mod:`.subscriptions`)
+    ``POST/GET /v1/subscriptions``, ``GET/POST/DELETE /v1/subscriptions/{id}``: ``send_invoice`` subscriptions
+    of recurring prices or ``price_data`` with ``recurring``; the first invoice is finalized and sent at once;
+    ``cancel_at_period_end`` and cancel now; ``customer.subscription.created|updated|deleted`` events.
 
 Inspection
     ``objects(kind)`` for kind in customer, product, price, invoice, invoiceitem, payment_intent,

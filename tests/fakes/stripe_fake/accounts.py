@@ -14,11 +14,15 @@ permission implies the read one), after Stripe's "API permissions reference":
 ``/v1/prices...`` (Stripe still calls Prices "plan")    ``rak_plan_read|write``
 ``/v1/invoices...``, ``/v1/invoiceitems...``,           ``rak_invoice_read|write``
 ``/v1/invoice_payments...``
+``/v1/credit_notes...``                                  ``rak_credit_note_read|write``
 ``/v1/payment_intents...``                              ``rak_payment_intent_read``
 ``/v1/events...``                                       ``rak_event_read``
 ``/v1/webhook_endpoints...``                            ``rak_webhook_read|write``
 ``GET /v1/account``                                     ``rak_accounts_kyc_basic_read`` (or
                                                         ``rak_connected_account_read|write``)
+``/v1/tax_rates...``                                    ``rak_tax_rate_read|write``
+``/v1/coupons...``                                      ``rak_coupon_read|write``
+``/v1/promotion_codes...``                              ``rak_promotion_code_read|write``
 =====================================================  =====================================
 """
 
@@ -45,11 +49,16 @@ RESOURCE_PERMISSIONS = {
     "prices": "plan",
     "invoices": "invoice",
     "invoiceitems": "invoice",
+    "subscriptions": "subscription",
     "invoice_payments": "invoice",
+    "credit_notes": "credit_note",
     "payment_intents": "payment_intent",
     "events": "event",
     "webhook_endpoints": "webhook",
     "account": "accounts_kyc_basic",
+    "tax_rates": "tax_rate",
+    "coupons": "coupon",
+    "promotion_codes": "promotion_code",
 }
 # Permissions that grant more than their own name says.
 EXTRA_GRANTS = {
@@ -227,8 +236,14 @@ INSPECTABLE_KINDS = (
     "invoiceitem",
     "payment_intent",
     "invoice_payment",
+    "credit_note",
     "webhook_endpoint",
     "event",
+    "subscription",
+    "tax_rate",
+    "coupon",
+    "promotion_code",
+    "discount",
 )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import stripe
 
-from . import invoicing
+from . import invoicing, subscriptions
 from .accounts import INSPECTABLE_KINDS, Account, Accounts, is_live_key
 from .api import ApiCore, RecordedRequest
 from .faults import Fault, FaultInjector
@@ -265,6 +265,34 @@ class FakeStripe:
             invoice = state.require("invoice", invoice_id, in_path=True)
             invoicing.make_overdue(state, SYSTEM, invoice)
             return state.render(invoice)
+
+    def advance_subscription(self, subscription_id: str, *, finalize: bool = True) -> dict[str, Any] | None:
+        """The subscription's current period ends (see :mod:`.subscriptions`): the next period's invoice is made
+        (``invoice.created``, ``customer.subscription.updated``; then, unless ``finalize`` is False,
+        ``invoice.finalized``, ``invoice.updated`` and ``invoice.sent``) and returned; a subscription set to
+        cancel at the period's end ends instead (``customer.subscription.deleted``) and None is returned."""
+        with self._state.lock:
+            state = self._state_of(subscription_id, "subscription")
+            subscription = state.require("subscription", subscription_id, in_path=True)
+            invoice = subscriptions.cycle(state, SYSTEM, subscription, finalize=finalize)
+            return state.render(invoice) if invoice is not None else None
+
+    cycle = advance_subscription
+
+    def finalize_draft(self, invoice_id: str) -> dict[str, Any]:
+        """Stripe's own finalization of an auto-advancing draft (a subscription's, about an hour after it was
+        made): ``invoice.finalized``, ``invoice.updated``, then ``invoice.sent`` for ``send_invoice``."""
+        with self._state.lock:
+            state = self._state_of(invoice_id, "invoice")
+            invoice = state.require("invoice", invoice_id, in_path=True)
+            subscriptions.finalize_and_send(state, SYSTEM, invoice)
+            return state.render(invoice)
+
+    def set_stripe_tax(self, active: bool = True) -> None:
+        """Stripe Tax on (or off) for the default account's data (see :mod:`.tax_and_discounts`): without it,
+        ``automatic_tax[enabled]=true`` is refused. ``reset()`` turns it off again."""
+        with self._state.lock:
+            self._state.stripe_tax_active = active
 
     # -- inspection ------------------------------------------------------------------------------
 

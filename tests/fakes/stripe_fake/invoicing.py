@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from . import objects
+from . import objects, tax_and_discounts
 from .catalog import emit_update, param_path, reject_unknown_reference, unit_amount_from, unsupported
 from .currencies import normalize_currency
 from .errors import (
@@ -29,6 +29,8 @@ from .state import RequestContext, State, changed_attributes
 
 INVOICE_LINE_LIMIT = 250
 CUSTOM_FIELDS_LIMIT = 4
+CUSTOM_FIELD_NAME_LIMIT = 40
+CUSTOM_FIELD_VALUE_LIMIT = 140
 SECONDS_PER_DAY = 86_400
 SMART_RETRY_DELAY = 3 * SECONDS_PER_DAY
 AUTO_ADVANCE_DELAY = 3_600  # Stripe finalizes / attempts auto-advancing invoices about an hour later
@@ -97,9 +99,8 @@ def _check_payment_method(value: str | None, param: str) -> None:
 
 
 def _reject_invoice_references(state: State, params: dict[str, Any]) -> None:
-    """Parameters pointing at objects this fake account cannot have (coupons, tax rates, Connect...)."""
-    _reject_discounts(params)
-    reject_unknown_reference(params, "default_tax_rates", "tax_rate")
+    """Parameters pointing at objects this fake account cannot have (tax ids, Connect...). Tax rates,
+    discounts and automatic tax: tax_and_discounts.check_invoice_params."""
     reject_unknown_reference(params, "account_tax_ids", "tax_id")
     reject_unknown_reference(params, "subscription", "subscription")
     reject_unknown_reference(params, "on_behalf_of", "account")
@@ -111,12 +112,6 @@ def _reject_invoice_references(state: State, params: dict[str, Any]) -> None:
             "application_fee_amount",
             "Can only apply an application_fee_amount when the request is made on behalf of another account "
             "(using an OAuth key, the Stripe-Account header, or the on_behalf_of parameter).",
-        )
-    if (params.get("automatic_tax") or {}).get("enabled"):
-        raise invalid_param(
-            "automatic_tax[enabled]",
-            "Stripe Tax has not been activated on your account. Please visit "
-            "https://stripe.com/docs/tax/set-up to get started.",
         )
     if (params.get("issuer") or {}).get("type") == "account":
         raise no_such("account", params["issuer"].get("account", ""), "issuer[account]")
@@ -131,15 +126,17 @@ def _reject_invoice_references(state: State, params: dict[str, Any]) -> None:
         raise unsupported("customer_account")
     if len(params.get("custom_fields") or []) > CUSTOM_FIELDS_LIMIT:
         raise invalid_param("custom_fields", f"You can only set up to {CUSTOM_FIELDS_LIMIT} custom fields.")
+    for index, custom_field in enumerate(params.get("custom_fields") or []):
+        for key, limit in (("name", CUSTOM_FIELD_NAME_LIMIT), ("value", CUSTOM_FIELD_VALUE_LIMIT)):
+            if len(custom_field[key]) > limit:
+                raise invalid_param(f"custom_fields[{index}][{key}]",
+                                    f"Invalid custom_fields[{index}][{key}]: must be at most {limit} characters")
     _check_payment_method(params.get("default_payment_method"), "default_payment_method")
 
 
-def _reject_discounts(params: dict[str, Any], prefix: str = "") -> None:
-    """The fake account has no coupons, promotion codes or discounts to apply."""
-    for index, entry in enumerate(params.get("discounts") or []):
-        for kind in ("coupon", "promotion_code", "discount"):
-            if entry.get(kind):
-                raise no_such(kind, entry[kind], param_path(prefix, f"discounts[{index}][{kind}]"))
+def _reject_discounts(state: State, params: dict[str, Any], prefix: str = "") -> None:
+    """Tax rates and discounts on one line or invoice item are not modelled (an unknown id is still "No such")."""
+    tax_and_discounts.reject_line_references(state, params, prefix)
 
 
 def _check_collection(collection_method: str, days_until_due: int | None, due_date: int | None) -> None:
@@ -177,14 +174,12 @@ def _not_editable(invoice: dict[str, Any], what: str) -> StripeApiError:
 
 
 def recompute_totals(state: State, invoice: dict[str, Any]) -> None:
-    """Draft invoices: totals follow the lines (no tax, discounts or credit balance modelled)."""
-    subtotal = sum(line["amount"] for line in state.invoice_lines[invoice["id"]])
-    amount_due = max(subtotal, 0)
+    """Draft invoices: totals follow the lines, their discounts and taxes (tax_and_discounts.py; no credit
+    balance modelled)."""
+    totals = tax_and_discounts.recompute(state, invoice)
+    amount_due = max(totals["total"], 0)
     invoice.update(
-        subtotal=subtotal,
-        subtotal_excluding_tax=subtotal,
-        total=subtotal,
-        total_excluding_tax=subtotal,
+        **totals,
         amount_due=amount_due,
         amount_remaining=amount_due - invoice["amount_paid"],
     )
@@ -370,7 +365,9 @@ def _detach(state: State, item: dict[str, Any]) -> None:
     if invoice_id is None:
         return
     lines = state.invoice_lines.get(invoice_id, [])
-    lines[:] = [line for line in lines if line["parent"]["invoice_item_details"]["invoice_item"] != item["id"]]
+    lines[:] = [
+        line for line in lines if (line["parent"]["invoice_item_details"] or {}).get("invoice_item") != item["id"]
+    ]
     item["invoice"] = None
     invoice = state.find(invoice_id, "invoice")
     if invoice is not None:
@@ -401,9 +398,11 @@ def create_invoice(state: State, ctx: RequestContext, params: dict[str, Any]) ->
     _check_collection(collection_method, params.get("days_until_due"), params.get("due_date"))
     currency = normalize_currency(params["currency"]) if "currency" in params else (customer["currency"] or "usd")
     _check_number_unique(state, params.get("number"))
+    extras = tax_and_discounts.check_invoice_params(state, params, None, customer, currency)
     invoice = state.add(
         objects.build_invoice(state, customer, currency=currency, collection_method=collection_method, params=params)
     )
+    tax_and_discounts.apply_invoice_params(state, invoice, extras)
     state.invoice_private[invoice["id"]].days_until_due = params.get("days_until_due")
     if params.get("pending_invoice_items_behavior") == "include":
         pending = [
@@ -436,6 +435,8 @@ def update_invoice(state: State, ctx: RequestContext, params: dict[str, Any], in
                 param=blocked[0],
             )
     _reject_invoice_references(state, params)
+    extras = tax_and_discounts.check_invoice_params(
+        state, params, obj, state.find(obj["customer"], "customer") or {"id": obj["customer"]}, obj["currency"])
     private = state.invoice_private[obj["id"]]
 
     collection_method = params.get("collection_method", obj["collection_method"])
@@ -489,6 +490,9 @@ def update_invoice(state: State, ctx: RequestContext, params: dict[str, Any], in
         obj["shipping_details"] = objects.shipping(params["shipping_details"] or None)
     if "metadata" in params:
         obj["metadata"] = objects.merge_metadata(obj["metadata"], params["metadata"])
+    if extras:
+        tax_and_discounts.apply_invoice_params(state, obj, extras)
+        recompute_totals(state, obj)
     if status == "draft":
         _refresh_customer_details(state, obj)
     emit_update(state, ctx, "invoice.updated", before, obj)
@@ -511,11 +515,12 @@ def delete_invoice(state: State, ctx: RequestContext, params: dict[str, Any], in
 
 
 def list_invoices(state: State, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    reject_unknown_reference(params, "subscription", "subscription")
+    if "subscription" in params:
+        state.require("subscription", params["subscription"], "subscription")
     if "customer_account" in params:
         raise unsupported("customer_account")
     invoices = [state.render(inv) for inv in state.all("invoice")]
-    for key in ("customer", "status", "collection_method"):
+    for key in ("customer", "status", "collection_method", "subscription"):
         if key in params:
             invoices = [inv for inv in invoices if inv[key] == params[key]]
     if "due_date" in params:
@@ -558,8 +563,7 @@ def add_lines(state: State, ctx: RequestContext, params: dict[str, Any], invoice
     planned: list[tuple[dict[str, Any], Charge | dict[str, Any]]] = []
     for index, spec in enumerate(specs):
         prefix = f"lines[{index}]"
-        reject_unknown_reference(spec, "tax_rates", "tax_rate")
-        _reject_discounts(spec, prefix)
+        _reject_discounts(state, spec, prefix)
         if spec.get("tax_amounts"):
             raise unsupported(f"{prefix}[tax_amounts]")
         if "invoice_item" in spec:
@@ -668,11 +672,13 @@ def finalize(state: State, ctx: RequestContext, invoice: dict[str, Any], auto_ad
         )
     if state.find(invoice["customer"], "customer") is None:
         raise no_such("customer", invoice["customer"], "customer")
+    tax_and_discounts.check_finalize(state, invoice)
     before = state.render(invoice)
     now = state.now()
     private = state.invoice_private[invoice["id"]]
     _refresh_customer_details(state, invoice)
     recompute_totals(state, invoice)
+    tax_and_discounts.redeem(state, invoice)
     if auto_advance is not None:
         invoice["auto_advance"] = auto_advance
     if invoice["collection_method"] == "send_invoice" and invoice["due_date"] is None:
@@ -973,9 +979,9 @@ def _editable_item(state: State, item: dict[str, Any]) -> None:
 def create_invoice_item(state: State, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     if "customer_account" in params:
         raise unsupported("customer_account")
-    for key, kind in (("tax_rates", "tax_rate"), ("subscription", "subscription"), ("tax_code", "tax_code")):
+    for key, kind in (("subscription", "subscription"), ("tax_code", "tax_code")):
         reject_unknown_reference(params, key, kind)
-    _reject_discounts(params)
+    _reject_discounts(state, params)
     if "customer" not in params:
         raise missing_param("customer")
     customer = _customer(state, params["customer"])
@@ -1026,11 +1032,11 @@ def retrieve_invoice_item(
 def update_invoice_item(state: State, ctx: RequestContext, params: dict[str, Any], invoiceitem: str) -> dict[str, Any]:
     item = state.require("invoiceitem", invoiceitem, in_path=True)
     _editable_item(state, item)
-    for key, kind in (("tax_rates", "tax_rate"), ("tax_code", "tax_code")):
+    for key, kind in (("tax_code", "tax_code"),):
         reject_unknown_reference(params, key, kind)
     if "invoicing_rules" in params:
         raise unsupported("invoicing_rules")
-    _reject_discounts(params)
+    _reject_discounts(state, params)
     _check_period(params)
     before = state.render(item)
     money_keys = ("amount", "pricing", "price_data", "unit_amount_decimal", "quantity", "quantity_decimal")

@@ -14,7 +14,7 @@ from typing import Any
 
 import stripe.params as sdk_params
 
-from . import catalog, invoicing, webhook_endpoints
+from . import catalog, credit_notes, invoicing, subscriptions, tax_and_discounts, webhook_endpoints
 from .accounts import permission_for
 from .errors import StripeApiError, invalid_param, no_such
 from .listing import list_object
@@ -113,6 +113,15 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", "/v1/invoiceitems/{invoiceitem}", "InvoiceItemRetrieveParams", invoicing.retrieve_invoice_item),
     _route("POST", "/v1/invoiceitems/{invoiceitem}", "InvoiceItemUpdateParams", invoicing.update_invoice_item),
     _route("DELETE", "/v1/invoiceitems/{invoiceitem}", "InvoiceItemDeleteParams", invoicing.delete_invoice_item),
+    # Credit notes (credit_notes.py): the preview before `{id}`, or "preview" would be read as an id.
+    _route("GET", "/v1/credit_notes/preview", "CreditNotePreviewParams", credit_notes.preview_credit_note),
+    _route("POST", "/v1/credit_notes", "CreditNoteCreateParams", credit_notes.create_credit_note),
+    _route("GET", "/v1/credit_notes", "CreditNoteListParams", credit_notes.list_credit_notes),
+    _route("GET", "/v1/credit_notes/{id}", "CreditNoteRetrieveParams", credit_notes.retrieve_credit_note),
+    _route("POST", "/v1/credit_notes/{id}", "CreditNoteUpdateParams", credit_notes.update_credit_note),
+    _route("POST", "/v1/credit_notes/{id}/void", "CreditNoteVoidCreditNoteParams", credit_notes.void_credit_note),
+    _route("GET", "/v1/credit_notes/{credit_note}/lines", "CreditNoteLineItemListParams",
+           credit_notes.list_credit_note_lines),
     _route("GET", "/v1/invoice_payments", "InvoicePaymentListParams", invoicing.list_invoice_payments),
     _route(
         "GET",
@@ -126,6 +135,26 @@ ROUTES: tuple[Route, ...] = (
         "/v1/payment_intents/{intent}",
         "PaymentIntentRetrieveParams",
         invoicing.retrieve_payment_intent,
+    ),
+    _route("POST", "/v1/subscriptions", "SubscriptionCreateParams", subscriptions.create_subscription),
+    _route("GET", "/v1/subscriptions", "SubscriptionListParams", subscriptions.list_subscriptions),
+    _route(
+        "GET",
+        "/v1/subscriptions/{subscription_exposed_id}",
+        "SubscriptionRetrieveParams",
+        subscriptions.retrieve_subscription,
+    ),
+    _route(
+        "POST",
+        "/v1/subscriptions/{subscription_exposed_id}",
+        "SubscriptionUpdateParams",
+        subscriptions.update_subscription,
+    ),
+    _route(
+        "DELETE",
+        "/v1/subscriptions/{subscription_exposed_id}",
+        "SubscriptionCancelParams",
+        subscriptions.cancel_subscription,
     ),
     _route("GET", "/v1/events", "EventListParams", list_events),
     _route("GET", "/v1/events/{id}", "EventRetrieveParams", retrieve_event),
@@ -150,6 +179,7 @@ ROUTES: tuple[Route, ...] = (
         webhook_endpoints.delete_webhook_endpoint,
     ),
     _route("GET", "/v1/account", "AccountRetrieveCurrentParams", webhook_endpoints.retrieve_account),
+    *(_route(*endpoint) for endpoint in tax_and_discounts.ENDPOINTS),
 )
 
 

@@ -92,6 +92,10 @@ class State:
             self.events: list[dict[str, Any]] = []
             self._event_index: dict[str, dict[str, Any]] = {}
             self.webhook_endpoint_secrets: dict[str, str] = {}  # never rendered: shown once, on create
+            # Tax and discounts (tax_and_discounts.py): Stripe Tax switched on for this account and mode
+            # (``FakeStripe.set_stripe_tax``), and each discount's coupon terms as redeemed.
+            self.stripe_tax_active = False
+            self.discount_coupons: dict[str, dict[str, Any]] = {}
             self.invoice_number_prefix = "".join(self.rng.choices(string.ascii_uppercase + string.digits, k=8))
             self.next_invoice_sequence = 1
 
