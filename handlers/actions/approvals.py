@@ -9,10 +9,8 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, Respond
 
 from bot.blocks import ActionId
-from bot.errors import StoreUnavailable
 from bot.jobs.payloads import AnswerApproval
-from handlers.context import services_of
-from handlers.errors import STORE_DOWN
+from handlers.queueing import queue_then_ack
 
 logger = logging.getLogger(__name__)
 
@@ -24,15 +22,9 @@ def queue_decision(ack: Ack, body: dict[str, Any], context: BoltContext, respond
     pressed = body["actions"][0]
     # One job per press (a double click is two presses): the decision itself is taken once, in the job.
     key = f"approval:{pressed.get('action_ts') or body['trigger_id']}:{body['user']['id']}"
-    try:
-        services_of(context).jobs.submit(AnswerApproval(body={k: body[k] for k in KEPT if k in body}), key=key)
-    except StoreUnavailable as error:
-        logger.warning("button %s not queued: %s", pressed.get("action_id"), error.message)
-        ack()
-        if body.get("response_url"):  # Slack's own URL: it needs no database
-            respond(response_type="ephemeral", replace_original=False, text=STORE_DOWN)
-        return
-    ack()
+    answer = AnswerApproval(body={k: body[k] for k in KEPT if k in body})
+    queue_then_ack(ack, respond, context, answer, key, response_url=body.get("response_url"),
+                   what=f"button {pressed.get('action_id')}")
 
 
 def register(app: App) -> None:

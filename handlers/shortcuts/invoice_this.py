@@ -15,10 +15,8 @@ from slack_bolt import Ack, App, BoltContext, Respond
 
 from bot.blocks import MESSAGE_TS
 from bot.domain.phrases import MAX_TEXT
-from bot.errors import StoreUnavailable
 from bot.jobs.payloads import OpenInvoiceThis
-from handlers.context import services_of
-from handlers.errors import STORE_DOWN
+from handlers.queueing import queue_then_ack
 
 logger = logging.getLogger(__name__)
 
@@ -81,15 +79,8 @@ def invoice_this(ack: Ack, body: dict[str, Any], context: BoltContext, respond: 
         logger.warning("an Invoice this shortcut without its user, channel, trigger or message: ignored")
         ack()
         return
-    try:
-        services_of(context).jobs.submit(job, key=f"shortcut:{job.trigger_id}")
-    except StoreUnavailable as error:
-        logger.warning("Invoice this not queued: %s", error.message)
-        ack()
-        if job.response_url:  # Slack's own URL: it needs no database
-            respond(response_type="ephemeral", replace_original=False, text=STORE_DOWN)
-        return
-    ack()
+    queue_then_ack(ack, respond, context, job, f"shortcut:{job.trigger_id}", response_url=job.response_url,
+                   what="Invoice this")
 
 
 def register(app: App) -> None:
