@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -34,15 +35,15 @@ if TYPE_CHECKING:
     from .server import FakeSlack
 
 
-class TeamState:
+class TeamState(ABC):
     """Directories and recorded state of one team (mixed into ``FakeSlack`` and ``Team``)."""
 
     @property
-    def _workspace(self) -> Workspace:
-        raise NotImplementedError
+    @abstractmethod
+    def _workspace(self) -> Workspace: ...
 
-    def _server_url(self) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def _server_url(self) -> str: ...
 
     # ------------------------------------------------------------------
     # recorded state
